@@ -1,0 +1,96 @@
+"""ipygemini: Gemini in Jupyter — the %%gemini magic, a chat panel and a small client.
+
+Importing this package is cheap: the client (and httpx) load on first use, so
+``%load_ext ipygemini`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConnectionError,
+    GeminiError,
+    InsecureURLError,
+    MissingKeyError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    TimeoutError,
+)
+from ._types import (
+    Choice,
+    Event,
+    FinishEvent,
+    GeneratedImage,
+    ImageEvent,
+    Model,
+    ReasoningDelta,
+    Reply,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, AsyncStream, Client, Stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIStatusError",
+    "AsyncClient",
+    "AsyncStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "Choice",
+    "Client",
+    "ConnectionError",
+    "Event",
+    "FinishEvent",
+    "GeminiError",
+    "GeneratedImage",
+    "ImageEvent",
+    "InsecureURLError",
+    "MissingKeyError",
+    "Model",
+    "NotFoundError",
+    "RateLimitError",
+    "ReasoningDelta",
+    "Reply",
+    "ServerError",
+    "Stream",
+    "StreamError",
+    "TextDelta",
+    "TimeoutError",
+    "Usage",
+    "UsageEvent",
+    "__version__",
+]
+
+_LAZY = {"Client", "AsyncClient", "Stream", "AsyncStream"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _client
+
+        return getattr(_client, name)
+    raise AttributeError(f"module 'ipygemini' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ipygemini``: register the %%gemini and %gemini magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

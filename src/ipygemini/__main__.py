@@ -1,0 +1,79 @@
+"""``python -m ipygemini "prompt"``: stream one answer in the terminal.
+
+With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
+built-in offline FakeGateway so a first run works on any machine, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+
+from ._errors import GeminiError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ipygemini", description=__doc__)
+    parser.add_argument("prompt", nargs="*", help="what to ask (default: a short greeting)")
+    parser.add_argument(
+        "-m", "--model", help="model name (default: GEMINI_MODEL or gemini-2.5-flash)"
+    )
+    parser.add_argument(
+        "--thinking", choices=["low", "medium", "high"], help="ask the model to think first"
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the built-in offline gateway even if a key is set",
+    )
+    args = parser.parse_args(argv)
+    prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
+
+    from ._client import Client
+
+    with ExitStack() as stack:
+        options: dict[str, object] = {}
+        if args.offline or not os.environ.get("GEMINI_API_KEY"):
+            from .testing import FakeGateway
+
+            gateway = stack.enter_context(FakeGateway(delay=0.01))
+            options = {"base_url": gateway.base_url, "api_key": gateway.api_key}
+            print(
+                "No GEMINI_API_KEY set: answering from ipygemini's built-in OFFLINE gateway.\n"
+                "Set GEMINI_API_KEY (and GEMINI_BASE_URL for a gateway such as Fast-Token) for real answers.\n",
+                file=sys.stderr,
+            )
+        try:
+            client = stack.enter_context(Client(model=args.model, **options))  # type: ignore[arg-type]
+            with client.stream(prompt, thinking=args.thinking) as stream:
+                in_thought = False
+                for event in stream:
+                    if event.type == "reasoning":
+                        if not in_thought:
+                            print("[thinking] ", end="", file=sys.stderr)
+                            in_thought = True
+                        print(event.text, end="", file=sys.stderr, flush=True)
+                    elif event.type == "text":
+                        if in_thought:
+                            print("\n", file=sys.stderr)
+                            in_thought = False
+                        print(event.text, end="", flush=True)
+                    elif event.type == "image":
+                        print(f"\n[image: {event.image!r}]", flush=True)
+                reply = stream.reply
+            usage = reply.usage
+            tokens = f", {usage.total_tokens} tokens" if usage else ""
+            print(f"\n\n— {reply.model or client.model}{tokens}, {reply.status}", file=sys.stderr)
+        except GeminiError as exc:
+            print(f"\nerror: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\n[interrupted]", file=sys.stderr)
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

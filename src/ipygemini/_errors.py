@@ -1,0 +1,180 @@
+"""One exception tree for everything the client can raise; messages never contain the API key."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import Reply
+
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConnectionError",
+    "GeminiError",
+    "InsecureURLError",
+    "MissingKeyError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "TimeoutError",
+    "parse_error_body",
+]
+
+
+class GeminiError(Exception):
+    """Base of every ipygemini error. ``str(err)`` is one line: what happened, then what to do."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        if hint is not None:
+            self.hint = hint
+        self.message = message
+        super().__init__(f"{message} {self.hint}".strip() if self.hint else message)
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback wall: one red line that says what to do.
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class MissingKeyError(GeminiError, ValueError):
+    """No API key was configured."""
+
+    hint = (
+        "Set the GEMINI_API_KEY environment variable before starting Jupyter, or run "
+        "%gemini login (it asks without echoing and keeps the key in memory only); "
+        "never write the key into the notebook."
+    )
+
+
+class APIStatusError(GeminiError):
+    """The gateway answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | int | None = None,
+        body: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        super().__init__(message, hint=hint)
+
+
+class BadRequestError(APIStatusError):
+    hint = "The gateway rejected the request: check the model name and parameters."
+
+
+class AuthenticationError(APIStatusError):
+    hint = (
+        "Check GEMINI_API_KEY (or %gemini login) and that the key is allowed to use this model "
+        "and has quota left."
+    )
+
+
+class NotFoundError(APIStatusError):
+    hint = "Check GEMINI_BASE_URL and the model name; %gemini models lists the models this gateway offers."
+
+
+class RateLimitError(APIStatusError):
+    hint = "Too many requests or quota used up: wait a moment and run again, or raise max_retries."
+
+
+class ServerError(APIStatusError):
+    hint = "The gateway or the model failed; this is usually temporary: try again in a moment."
+
+
+class ConnectionError(GeminiError):
+    hint = "Check GEMINI_BASE_URL and your network connection."
+
+
+class TimeoutError(GeminiError):
+    hint = "The gateway did not answer in time: try again, or raise the timeout."
+
+
+class StreamError(GeminiError):
+    """The stream failed after it started. `reply` keeps everything that arrived before."""
+
+    hint = "The partial answer is kept in the reply; run again to get the rest."
+
+    def __init__(
+        self, message: str, *, reply: Reply | None = None, hint: str | None = None
+    ) -> None:
+        self.reply = reply
+        super().__init__(message, hint=hint)
+
+
+def _as_error_dict(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return inner
+        if isinstance(inner, str):
+            return {"message": inner}
+    return None
+
+
+def parse_error_body(raw: bytes) -> tuple[str, str | int | None, Any]:
+    """(message, code, parsed body) from any error body gateways send.
+
+    Accepts ``{"error": {...}}``, Google's ``[{"error": {...}}]``, ``{"message": ...}``, plain
+    text and empty bodies; ``code`` may be a string or a number.
+    """
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return "", None, None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return " ".join(text.split())[:300], None, text
+    err = _as_error_dict(body)
+    if err is None:
+        return " ".join(text.split())[:300], None, body
+    message = err.get("message")
+    message = " ".join(str(message).split()) if message is not None else ""
+    code = err.get("code")
+    if code in ("", None):
+        code = err.get("status") or err.get("type") or None
+    if not isinstance(code, str | int) or isinstance(code, bool):
+        code = None
+    return message, code, body
+
+
+_STATUS_CLASS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> APIStatusError:
+    """The exception for an HTTP error response, with the gateway's own words and a hint."""
+    message, code, body = parse_error_body(raw)
+    if secret and len(secret) >= 4:
+        message = message.replace(secret, "…" + secret[-4:])
+    if status == 503 and code == "model_not_found":
+        cls: type[APIStatusError] = NotFoundError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = _STATUS_CLASS.get(status, BadRequestError if 400 <= status < 500 else ServerError)
+    detail = f": {message}" if message else " (empty response body)"
+    code_text = f" [{code}]" if code not in (None, "") and str(code) != str(status) else ""
+    return cls(f"HTTP {status}{code_text}{detail}.", status_code=status, code=code, body=body)
+
+
+class InsecureURLError(GeminiError, ValueError):
+    """The base URL is malformed, or would send the key in clear text."""

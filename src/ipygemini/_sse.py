@@ -1,0 +1,130 @@
+"""Incremental server-sent-events decoder: bytes in, events out, no I/O.
+
+Lines may end in LF, CRLF or CR and may be split at any byte, including between CR and LF.
+A line that arrives in many pieces is joined once, so a many-MB event costs linear time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "ServerSentEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    data: bytes
+    event: str = "message"
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Feed it byte chunks with `feed`; call `close` at end of input for a final unterminated event."""
+
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event",
+        "_fragments",
+        "_id",
+        "_line_size",
+        "_max_event_bytes",
+        "_skip_lf",
+    )
+
+    def __init__(self, *, max_event_bytes: int = 64 * 1024 * 1024) -> None:
+        self._fragments: list[bytes] = []  # pieces of an unterminated line
+        self._data: list[bytes] = []  # data: lines of the event being built
+        self._event = ""
+        self._id: str | None = None
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF belongs to it
+        self._line_size = 0  # bytes held in _fragments
+        self._data_size = 0  # bytes held in _data
+        self._max_event_bytes = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        if not chunk:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        lines = chunk.splitlines(keepends=True)
+        last = lines[-1]
+        if last[-1:] not in (b"\n", b"\r"):
+            lines.pop()
+            self._line_size += len(last)
+            if self._line_size + self._data_size > self._max_event_bytes:
+                self._overflow()
+            self._fragments.append(last)
+        elif last[-1:] == b"\r":
+            self._skip_lf = True
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            if self._fragments:
+                self._fragments.append(line)
+                line = b"".join(self._fragments)
+                self._fragments.clear()
+                self._line_size = 0
+            # strip the terminator
+            if line[-1:] == b"\n":
+                line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
+            else:
+                line = line[:-1]
+            if line:
+                self._line(line)
+            elif self._data:
+                events.append(self._dispatch())
+            else:
+                self._event = ""  # an event with no data is not dispatched (SSE spec)
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of input: a trailing line without terminator still counts, as does an open event."""
+        if self._fragments:
+            line = b"".join(self._fragments)
+            self._fragments.clear()
+            self._line_size = 0
+            self._line(line)
+        self._skip_lf = False
+        if self._data:
+            return [self._dispatch()]
+        return []
+
+    def _overflow(self) -> None:
+        limit = self._max_event_bytes
+        self._fragments.clear()
+        self._data.clear()
+        self._line_size = self._data_size = 0
+        raise ValueError(f"a server-sent event exceeded the {limit:,}-byte limit (max_event_bytes)")
+
+    def _line(self, line: bytes) -> None:
+        if line[:5] == b"data:":
+            value = line[5:]
+            if value[:1] == b" ":
+                value = value[1:]
+            self._data.append(value)
+            self._data_size += len(value)
+            if self._data_size > self._max_event_bytes:
+                self._overflow()
+            return
+        if line[:1] == b":":
+            return  # comment / keep-alive
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id" and b"\0" not in value:
+            self._id = value.decode("utf-8", "replace")
+        # "retry" and unknown fields are ignored, as the SSE spec says
+
+    def _dispatch(self) -> ServerSentEvent:
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        event = ServerSentEvent(data, self._event or "message", self._id)
+        self._data.clear()
+        self._event = ""
+        self._data_size = 0
+        return event

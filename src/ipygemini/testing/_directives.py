@@ -1,0 +1,202 @@
+"""Fault and option names of the fake gateway, and the parsers for the three ways to select them.
+
+A request's behaviour comes from queued faults (`push_fault`), an ``X-Fake-Fault`` header and
+``[fake:...]`` directives in the last user message; all three are parsed into one `Directives`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FAULTS",
+    "IMAGE_SHAPES",
+    "IMMEDIATE_FAULTS",
+    "OPTIONS",
+    "REASONING_SHAPES",
+    "DirectiveError",
+    "Directives",
+    "check_options",
+    "parse_spec",
+    "strip_directives",
+]
+
+IMAGE_SHAPES = ("markdown", "images", "parts")
+REASONING_SHAPES = ("reasoning_content", "reasoning", "thinking_blocks", "think_tags", "thought_tags")
+
+FAULTS: dict[str, str] = {
+    "rate_limit": "429 with a new-api JSON body (retry_after=S, retry_after_ms=N add headers)",
+    "status": "an error status (code=N, default 500) with a new-api-style body",
+    "model_not_found": "503 new-api 'No available channel for model X' (code model_not_found)",
+    "array_error": "400 with Google's JSON-array error body",
+    "empty_error": "an error status (code=N, default 429) with an empty body",
+    "error_event": "HTTP 200 stream that sends a data: {error} event after after=K chunks",
+    "disconnect": "stream after=K chunks (default 3), then close the socket without ending the body",
+    "reset": "close the connection without sending any response byte",
+    "no_finish": "stream without any finish_reason (usage and [DONE] still sent)",
+    "stall": "after after=K chunks send nothing for seconds=S, then continue",
+    "keepalive": "interleave ': PING' comments and 'event: message' lines in the stream",
+    "big_image": "reply with an image of about mb=N megabytes (default 4)",
+    "slow": "shorthand for delay=0.05 between chunks",
+    "no_usage": "omit the usage chunk",
+    "index_bug": "embeddings: every item has index 0 (one-api bug)",
+}
+
+# Faults that replace the whole response with an error before anything else happens.
+IMMEDIATE_FAULTS = ("reset", "rate_limit", "status", "model_not_found", "array_error", "empty_error")
+
+
+def _parse_number(name: str, value: object, what: str) -> float:
+    if isinstance(value, bool):
+        raise DirectiveError(f"{what}, not {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise DirectiveError(f"{what}, not {value!r}")
+
+
+def _int_at_least(lo: int, hi: int | None = None) -> Callable[[str, object], object]:
+    def check(name: str, value: object) -> object:
+        what = f"{name} must be a whole number >= {lo}" + (f" and <= {hi}" if hi else "")
+        number = _parse_number(name, value, what)
+        if not number.is_integer() or number < lo or (hi is not None and number > hi):
+            raise DirectiveError(f"{what}, not {value!r}")
+        return int(number)
+
+    return check
+
+
+def _float_between(lo: float, hi: float) -> Callable[[str, object], object]:
+    def check(name: str, value: object) -> object:
+        what = f"{name} must be a number from {lo:g} to {hi:g}"
+        number = _parse_number(name, value, what)
+        if not lo <= number <= hi:
+            raise DirectiveError(f"{what}, not {value!r}")
+        return number
+
+    return check
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, object], object]:
+    def check(name: str, value: object) -> object:
+        if value not in choices:
+            raise DirectiveError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _retry_after(name: str, value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
+        raise DirectiveError(f"{name} must be a number of seconds or an HTTP date, not {value!r}")
+    return str(value)
+
+
+OPTIONS: dict[str, Callable[[str, object], object]] = {
+    "words": _int_at_least(0, 1_000_000),
+    "chunk_chars": _int_at_least(1),
+    "delay": _float_between(0, 60),
+    "image_shape": _one_of(IMAGE_SHAPES),
+    "reasoning_shape": _one_of(REASONING_SHAPES),
+    "retry_after": _retry_after,
+    "retry_after_ms": _int_at_least(0),
+    "code": _int_at_least(100, 599),
+    "after": _int_at_least(0),
+    "seconds": _float_between(0, 3600),
+    "mb": _float_between(0.001, 256),
+}
+
+
+class DirectiveError(ValueError):
+    """A fault or option name or value the fake gateway does not know."""
+
+
+def check_options(options: Mapping[str, object]) -> dict[str, object]:
+    """Validated and converted options (string values from headers/prompts become numbers)."""
+    checked: dict[str, object] = {}
+    for key, value in options.items():
+        check = OPTIONS.get(key)
+        if check is None:
+            raise DirectiveError(
+                f"unknown FakeGateway option {key!r}; options are: {', '.join(OPTIONS)}"
+            )
+        checked[key] = check(key, value)
+    return checked
+
+
+def check_fault(name: str) -> str:
+    """`name` if it is a known fault, else DirectiveError listing the known ones."""
+    if name not in FAULTS:
+        raise DirectiveError(f"unknown FakeGateway fault {name!r}; faults are: {', '.join(FAULTS)}")
+    return name
+
+
+def parse_spec(text: str) -> tuple[list[str], dict[str, object]]:
+    """Fault names and options of ``"name k=v k=v"`` (several names allowed; commas also separate)."""
+    names: list[str] = []
+    options: dict[str, object] = {}
+    for token in re.split(r"[\s,]+", text.strip()):
+        if not token:
+            continue
+        key, eq, value = token.partition("=")
+        if eq:
+            options[key.strip()] = value.strip()
+        else:
+            names.append(check_fault(token))
+    return names, check_options(options)
+
+
+_DIRECTIVE = re.compile(r"\[fake:([^\]]*)\]", re.IGNORECASE)
+
+
+def strip_directives(text: str) -> tuple[str, list[str], dict[str, object]]:
+    """`text` without its ``[fake:...]`` directives, plus the faults and options they name."""
+    names: list[str] = []
+    options: dict[str, object] = {}
+    for match in _DIRECTIVE.finditer(text):
+        found_names, found_options = parse_spec(match.group(1))
+        names.extend(found_names)
+        options.update(found_options)
+    return _DIRECTIVE.sub(" ", text), names, options
+
+
+@dataclass
+class Directives:
+    """The faults and options that apply to one request (later sources override earlier options)."""
+
+    faults: list[str] = field(default_factory=list)
+    options: dict[str, object] = field(default_factory=dict)
+
+    def add(self, names: Iterable[str], options: Mapping[str, object]) -> None:
+        for name in names:
+            if name not in self.faults:
+                self.faults.append(name)
+        self.options.update(options)
+
+    def has(self, name: str) -> bool:
+        return name in self.faults
+
+    def get_int(self, name: str, default: int) -> int:
+        value = self.options.get(name, default)
+        return value if isinstance(value, int) else default
+
+    def get_float(self, name: str, default: float) -> float:
+        value = self.options.get(name, default)
+        return float(value) if isinstance(value, int | float) else default
+
+    def get_str(self, name: str, default: str) -> str:
+        value = self.options.get(name, default)
+        return value if isinstance(value, str) else default
+
+    def immediate_fault(self) -> str | None:
+        """The first fault (in the order given) that replaces the response with an error."""
+        for name in self.faults:
+            if name in IMMEDIATE_FAULTS:
+                return name
+        return None
