@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import json.scanner
 import os
 import random
 import struct
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Any, Self, TypedDict, Unpack, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -82,13 +83,13 @@ def retry_delay(attempt: int, headers: Mapping[str, str] | None, *, backoff: flo
         ms = headers.get("retry-after-ms")
         if ms:
             try:
-                return min(max(float(ms) / 1000, 0.0), 60.0)
+                return min(max(0.0, float(ms) / 1000), 60.0)  # 0.0 first: max(0.0, nan) is 0.0
             except ValueError:
                 pass
         seconds = headers.get("retry-after")
         if seconds:
             try:
-                return min(max(float(seconds), 0.0), 60.0)
+                return min(max(0.0, float(seconds)), 60.0)
             except ValueError:
                 pass  # an HTTP date: fall back to backoff
     base: float = backoff * 2.0**attempt
@@ -304,6 +305,47 @@ def build_messages(
     return messages
 
 
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _loads(payload: bytes) -> Any:
+    """json.loads for one SSE payload, minus its encoding sniffing and whitespace regex."""
+    text = payload.decode()
+    try:
+        obj, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)  # leading whitespace or invalid: let json explain
+    if end != len(text) and text[end:].strip():
+        raise ValueError(f"extra data after JSON at position {end}")
+    return obj
+
+
+class RawChunks(Sequence[Any]):
+    """The chunks of a streamed reply as the gateway sent them, parsed when read.
+
+    Kept as bytes: a list of 20,000 parsed dicts would make the garbage collector rescan them
+    all the time, tripling the client's CPU cost per chunk.
+    """
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [json.loads(p) for p in self.payloads[index]]
+        return json.loads(self.payloads[index])
+
+    def __repr__(self) -> str:
+        return f"<{len(self.payloads)} raw chunks>"
+
+
 class _StreamState:
     """Bytes → SSE events → chunks → `Reply` events, for one streamed response. No I/O."""
 
@@ -312,7 +354,7 @@ class _StreamState:
         self.decoder = SSEDecoder(max_event_bytes=core.max_event_bytes)
         self.assembler = ReplyAssembler(reply)
         self.done = False  # [DONE] seen or end of body reached
-        self.raw: list[Any] = []
+        self.raw = RawChunks()
         reply.raw = self.raw
 
     @property
@@ -320,6 +362,8 @@ class _StreamState:
         return self.assembler.reply
 
     def feed(self, data: bytes) -> list[Event]:
+        if self.done:
+            return []  # whatever follows [DONE] is ignored
         try:
             sse_events = self.decoder.feed(data)
         except ValueError as exc:
@@ -327,24 +371,26 @@ class _StreamState:
         if not sse_events:
             return []
         out: list[Event] = []
+        feed = self.assembler.feed_into
+        keep = self.raw.payloads.append
         for sse in sse_events:
             payload = sse.data
             if payload == b"[DONE]":
                 self.done = True
                 continue
             try:
-                chunk = json.loads(payload)
+                chunk = _loads(payload)
             except ValueError:
                 if not payload.strip():
                     continue
                 raise self.fail(
                     f"the gateway sent an event that is not JSON: {payload[:60]!r}"
                 ) from None
-            if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
-                err = self.core.status_error(500, json.dumps(chunk).encode())
+            if chunk.__class__ is dict and "error" in chunk and not chunk.get("choices"):
+                err = self.core.status_error(500, payload)
                 raise self.fail(f"the gateway reported an error mid-stream: {err.message}")
-            self.raw.append(chunk)
-            out.extend(self.assembler.feed(chunk))
+            keep(payload)
+            feed(chunk, out)
         return out
 
     def end(self) -> list[Event]:
@@ -441,8 +487,7 @@ class Stream:
                 events = state.feed(data)
                 if events:
                     yield from events
-                if state.done:
-                    break
+                # after [DONE] keep reading to the end of the body, so the connection is reused
         except httpx.TransportError as exc:
             raise state.transport_failure(exc) from None
         except BaseException:
@@ -523,11 +568,8 @@ class AsyncStream:
             return
         try:
             async for data in response.aiter_bytes():
-                events = state.feed(data)
-                for event in events:
+                for event in state.feed(data):
                     yield event
-                if state.done:
-                    break
         except httpx.TransportError as exc:
             raise state.transport_failure(exc) from None
         except BaseException:
@@ -831,7 +873,7 @@ def parse_models(obj: Any) -> list[Model]:
     if not isinstance(data, list):
         data = obj.get("models", []) if isinstance(obj, dict) else []
     models = []
-    for item in data:
+    for item in data if isinstance(data, list) else ():  # {"models": "x"} is no model list
         if isinstance(item, dict):
             mid = item.get("id") or item.get("name")
             if not isinstance(mid, str):

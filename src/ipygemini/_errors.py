@@ -162,9 +162,9 @@ _STATUS_CLASS: dict[int, type[APIStatusError]] = {
 
 def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> APIStatusError:
     """The exception for an HTTP error response, with the gateway's own words and a hint."""
+    if secret and len(secret) >= 4:  # before parsing: not in the message, its cut-off, nor `body`
+        raw = raw.replace(secret.encode(), ("…" + secret[-4:]).encode())
     message, code, body = parse_error_body(raw)
-    if secret and len(secret) >= 4:
-        message = message.replace(secret, "…" + secret[-4:])
     if status == 503 and code == "model_not_found":
         cls: type[APIStatusError] = NotFoundError
     elif status >= 500:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServerSentEvent:
     data: bytes
     event: str = "message"
@@ -51,35 +51,55 @@ class SSEDecoder:
                 chunk = chunk[1:]
                 if not chunk:
                     return []
-        lines = chunk.splitlines(keepends=True)
-        last = lines[-1]
-        if last[-1:] not in (b"\n", b"\r"):
-            lines.pop()
-            self._line_size += len(last)
-            if self._line_size + self._data_size > self._max_event_bytes:
-                self._overflow()
-            self._fragments.append(last)
-        elif last[-1:] == b"\r":
-            self._skip_lf = True
+        fragments = self._fragments
+        if fragments:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                self._hold(chunk)  # still inside one long line
+                return []
+            fragments.append(chunk)
+            text = b"".join(fragments)  # each long line is joined exactly once
+            fragments.clear()
+            self._line_size = 0
+        else:
+            text = chunk
+        end = text[-1]
+        if end == 10 or end == 13:  # \n or \r: every line is complete
+            self._skip_lf = end == 13
+            lines = text.splitlines()
+        else:
+            cut = text.rfind(b"\n")
+            if b"\r" in text:
+                cut = max(cut, text.rfind(b"\r"))
+            if cut == -1:
+                self._hold(text)
+                return []
+            lines = text[: cut + 1].splitlines()
+            self._hold(text[cut + 1 :])
         events: list[ServerSentEvent] = []
+        data = self._data
         for line in lines:
-            if self._fragments:
-                self._fragments.append(line)
-                line = b"".join(self._fragments)
-                self._fragments.clear()
-                self._line_size = 0
-            # strip the terminator
-            if line[-1:] == b"\n":
-                line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
+            if not line:
+                if len(data) == 1 and not self._event:
+                    events.append(ServerSentEvent(data.pop(), "message", self._id))  # common case
+                    self._data_size = 0
+                elif data:
+                    events.append(self._dispatch())
+                else:
+                    self._event = ""  # an event with no data is not dispatched (SSE spec)
+            elif line[:6] == b"data: ":
+                data.append(line[6:])
+                self._data_size += len(line) - 6
+                if self._data_size > self._max_event_bytes:
+                    self._overflow()
             else:
-                line = line[:-1]
-            if line:
                 self._line(line)
-            elif self._data:
-                events.append(self._dispatch())
-            else:
-                self._event = ""  # an event with no data is not dispatched (SSE spec)
         return events
+
+    def _hold(self, piece: bytes) -> None:
+        self._line_size += len(piece)
+        if self._line_size + self._data_size > self._max_event_bytes:
+            self._overflow()
+        self._fragments.append(piece)
 
     def close(self) -> list[ServerSentEvent]:
         """End of input: a trailing line without terminator still counts, as does an open event."""
