@@ -90,27 +90,11 @@ class GeneratedImage:
     @property
     def size(self) -> tuple[int, int] | None:
         """(width, height) read from a PNG, GIF or JPEG header, when known."""
-        d = self.data
-        if not d:
+        if not self.data:
             return None
-        if d.startswith(b"\x89PNG") and len(d) >= 24:
-            return int.from_bytes(d[16:20], "big"), int.from_bytes(d[20:24], "big")
-        if d.startswith(b"GIF") and len(d) >= 10:
-            return int.from_bytes(d[6:8], "little"), int.from_bytes(d[8:10], "little")
-        if d.startswith(b"\xff\xd8"):
-            i = 2
-            while i + 9 < len(d):
-                if d[i] != 0xFF:
-                    i += 1
-                    continue
-                marker = d[i + 1]
-                length = int.from_bytes(d[i + 2 : i + 4], "big")
-                if marker in (0xC0, 0xC1, 0xC2):
-                    h = int.from_bytes(d[i + 5 : i + 7], "big")
-                    w = int.from_bytes(d[i + 7 : i + 9], "big")
-                    return w, h
-                i += 2 + length
-        return None
+        from ._png import image_size
+
+        return image_size(self.data)
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write the image bytes to `path` and return the path written."""

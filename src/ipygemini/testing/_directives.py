@@ -1,8 +1,5 @@
-"""Fault and option names of the fake gateway, and the parsers for the three ways to select them.
-
-A request's behaviour comes from queued faults (`push_fault`), an ``X-Fake-Fault`` header and
-``[fake:...]`` directives in the last user message; all three are parsed into one `Directives`.
-"""
+"""Fault and option names of the fake gateway, and parsers for the three ways to select them
+(`push_fault`, an ``X-Fake-Fault`` header, ``[fake:...]`` in the prompt) into one `Directives`."""
 
 from __future__ import annotations
 
@@ -24,7 +21,13 @@ __all__ = [
 ]
 
 IMAGE_SHAPES = ("markdown", "images", "parts")
-REASONING_SHAPES = ("reasoning_content", "reasoning", "thinking_blocks", "think_tags", "thought_tags")
+REASONING_SHAPES = (
+    "reasoning_content",
+    "reasoning",
+    "thinking_blocks",
+    "think_tags",
+    "thought_tags",
+)
 
 FAULTS: dict[str, str] = {
     "rate_limit": "429 with a new-api JSON body (retry_after=S, retry_after_ms=N add headers)",
@@ -45,7 +48,14 @@ FAULTS: dict[str, str] = {
 }
 
 # Faults that replace the whole response with an error before anything else happens.
-IMMEDIATE_FAULTS = ("reset", "rate_limit", "status", "model_not_found", "array_error", "empty_error")
+IMMEDIATE_FAULTS = (
+    "reset",
+    "rate_limit",
+    "status",
+    "model_not_found",
+    "array_error",
+    "empty_error",
+)
 
 
 def _parse_number(name: str, value: object, what: str) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._png import image_size
+from .._png import image_size
 
 __all__ = [
     "SUPPORTED_MIME_TYPES",
@@ -97,6 +97,9 @@ def _strict_b64(text: str) -> bytes:
         raise ValueError(f"invalid base64 data: {exc}") from None
 
 
+_URL_LABELS = {"image_url": "image URL", "file": "file URL", "input_audio": "audio"}
+
+
 def _fmt_bytes(count: int) -> str:
     return f"{count:,} bytes"
 
@@ -129,7 +132,7 @@ class ReceivedAttachment:
             return f"- received file id {self.file_id}"
         if self.data is None:
             where = self.url or "(undecodable data)"
-            label = {"image_url": "image URL", "file": "file URL", "input_audio": "audio"}[self.kind]
+            label = _URL_LABELS[self.kind]
             return f"- received {label} {where[:120]}"
         mime = self.mime_type or "unknown type"
         size = self.image_size
@@ -178,6 +181,12 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def _bad(
+    kind: AttachmentKind, problem: str, filename: str | None = None, mime: str | None = None
+) -> ReceivedAttachment:
+    return ReceivedAttachment(kind, mime, None, None, filename, problem=problem)
+
+
 def _from_url(kind: AttachmentKind, url: str, filename: str | None = None) -> ReceivedAttachment:
     if url.startswith(("http://", "https://")):
         return ReceivedAttachment(kind, None, None, url, filename)
@@ -185,13 +194,13 @@ def _from_url(kind: AttachmentKind, url: str, filename: str | None = None) -> Re
         try:
             mime, data = decode_data_url(url)
         except ValueError as exc:
-            return ReceivedAttachment(kind, None, None, None, filename, problem=str(exc))
+            return _bad(kind, str(exc), filename)
         return ReceivedAttachment(kind, mime, data, None, filename)
     # Bare base64 (new-api accepts it and sniffs the type).
     try:
         data = _strict_b64(url)
     except ValueError as exc:
-        return ReceivedAttachment(kind, None, None, None, filename, problem=str(exc))
+        return _bad(kind, str(exc), filename)
     return ReceivedAttachment(kind, sniff_mime(data), data, None, filename)
 
 
@@ -202,11 +211,11 @@ def _part_attachment(part: Mapping[str, Any]) -> ReceivedAttachment | None:
         url = value.get("url") if isinstance(value, Mapping) else value
         if isinstance(url, str):
             return _from_url("image_url", url)
-        return ReceivedAttachment("image_url", None, None, None, None, problem="image_url has no url")
+        return _bad("image_url", "image_url has no url")
     if kind == "file":
         value = part.get("file")
         if not isinstance(value, Mapping):
-            return ReceivedAttachment("file", None, None, None, None, problem="file part has no file")
+            return _bad("file", "file part has no file object")
         filename = value.get("filename") if isinstance(value.get("filename"), str) else None
         file_id = value.get("file_id")
         file_data = value.get("file_data")
@@ -218,24 +227,20 @@ def _part_attachment(part: Mapping[str, Any]) -> ReceivedAttachment | None:
             return found
         if isinstance(file_id, str):
             return ReceivedAttachment("file", None, None, None, filename, file_id=file_id)
-        return ReceivedAttachment(
-            "file", None, None, None, filename, problem="file part has neither file_data nor file_id"
-        )
+        return _bad("file", "file part has neither file_data nor file_id", filename)
     if kind == "input_audio":
         value = part.get("input_audio")
         if not isinstance(value, Mapping):
-            return ReceivedAttachment("input_audio", None, None, None, None, problem="no input_audio")
+            return _bad("input_audio", "input_audio part has no input_audio object")
         fmt = value.get("format")
         mime = f"audio/{fmt}" if isinstance(fmt, str) and fmt else None
         data_text = value.get("data")
         if not isinstance(data_text, str) or mime is None:
-            return ReceivedAttachment(
-                "input_audio", mime, None, None, None, problem="input_audio needs data and format"
-            )
+            return _bad("input_audio", "input_audio needs data and format", mime=mime)
         try:
             return ReceivedAttachment("input_audio", mime, _strict_b64(data_text), None, None)
         except ValueError as exc:
-            return ReceivedAttachment("input_audio", mime, None, None, None, problem=str(exc))
+            return _bad("input_audio", str(exc), mime=mime)
     return None
 
 

@@ -1,6 +1,6 @@
-"""Tiny PNG writer/reader (zlib + struct only) and image-size sniffing for the fake gateway.
+"""Tiny PNG writer/reader (zlib + struct only) and image-size sniffing.
 
-Only what the fake needs: write 8-bit RGB/RGBA images, read back simple non-interlaced ones.
+Used by attachments (arrays without Pillow), `GeneratedImage.size` and the fake gateway.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-def encode_png(width: int, height: int, pixels: bytes, *, channels: int = 3, level: int = 6) -> bytes:
+def encode_png(
+    width: int, height: int, pixels: bytes, *, channels: int = 3, level: int = 6
+) -> bytes:
     """A PNG of `pixels` (rows of width*channels bytes, top to bottom), every row with filter 0."""
     stride = width * channels
     if len(pixels) != stride * height:

@@ -1,0 +1,1214 @@
+"""Integration tests for `ipygemini.testing.FakeGateway` over real loopback sockets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import ssl
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ipygemini.testing import (
+    FAULTS,
+    FakeGateway,
+    ReceivedAttachment,
+    answer_for,
+    reasoning_for,
+)
+
+# --- helpers ---------------------------------------------------------------------------------
+
+# Building an SSL context costs ~30 ms; every client here shares one (the gateway is plain HTTP).
+TLS = ssl.create_default_context()
+
+
+@pytest.fixture(scope="module")
+def gw() -> Iterator[FakeGateway]:
+    with FakeGateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture(autouse=True)
+def _fresh(gw: FakeGateway) -> None:
+    gw.clear()
+
+
+@pytest.fixture(scope="module")
+def plain() -> Iterator[httpx.Client]:
+    """A client without credentials (plain.get() would build a new SSL context per call)."""
+    with httpx.Client(timeout=10, verify=TLS) as c:
+        yield c
+
+
+@pytest.fixture
+def client(gw: FakeGateway) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {gw.api_key}"}
+    with httpx.Client(base_url=gw.base_url, headers=headers, timeout=10, verify=TLS) as c:
+        yield c
+
+
+def chat(
+    content: Any = "Hello there", *, model: str = "gemini-2.5-flash", **extra: Any
+) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+
+
+def read_sse(response: httpx.Response) -> tuple[list[Any], list[str]]:
+    """(payloads of data: lines, decoded JSON or the string "[DONE]"; all raw lines)."""
+    lines = list(response.iter_lines())
+    events: list[Any] = []
+    for line in lines:
+        if line.startswith("data: "):
+            payload = line[len("data: ") :]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events, lines
+
+
+def stream(client: httpx.Client, body: dict[str, Any], **kw: Any) -> tuple[list[Any], list[str]]:
+    with client.stream("POST", "/chat/completions", json={**body, "stream": True}, **kw) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"] == "text/event-stream"
+        return read_sse(r)
+
+
+def joined(events: list[Any], field: str = "content", index: int = 0) -> str:
+    out = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        for choice in event.get("choices") or []:
+            value = choice["delta"].get(field)
+            if choice["index"] == index and isinstance(value, str):
+                out.append(value)
+    return "".join(out)
+
+
+def stream_reasoning(events: list[Any], shape: str) -> str:
+    if shape in ("reasoning_content", "reasoning"):
+        return joined(events, shape)
+    if shape == "thinking_blocks":
+        return "".join(
+            block["thinking"]
+            for e in events
+            if isinstance(e, dict)
+            for c in e.get("choices") or []
+            for block in c["delta"].get("thinking_blocks") or []
+        )
+    return split_tags(joined(events), shape)[0]
+
+
+def split_tags(content: str, shape: str) -> tuple[str, str]:
+    if shape == "think_tags":
+        match = re.fullmatch(r"<think>\n(.*)\n</think>\n(.*)", content, re.DOTALL)
+    else:
+        match = re.fullmatch(r"<thought>(.*)</thought>(.*)", content, re.DOTALL)
+    assert match, content[:200]
+    return match.group(1), match.group(2)
+
+
+def make_png(width: int, height: int, pixels: bytes, channels: int = 3) -> bytes:
+    """An independent PNG writer that cycles all five filter types, to exercise the decoder."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    stride = width * channels
+    rows = [pixels[y * stride : (y + 1) * stride] for y in range(height)]
+    raw = bytearray()
+    for y, row in enumerate(rows):
+        prev = rows[y - 1] if y else bytes(stride)
+        kind = y % 5
+        raw.append(kind)
+        for i, value in enumerate(row):
+            a = row[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if kind == 0:
+                pred = 0
+            elif kind == 1:
+                pred = a
+            elif kind == 2:
+                pred = b
+            elif kind == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            raw.append((value - pred) % 256)
+    colour_type = 2 if channels == 3 else 6
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def read_png(data: bytes) -> tuple[int, int, bytes]:
+    """(width, height, pixels) of a filter-0 8-bit RGB PNG as the gateway writes it; checks CRCs."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, size = 8, b"", (0, 0)
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            width, height, depth, colour_type = struct.unpack(">IIBB", body[:10])
+            assert (depth, colour_type) == (8, 2)
+            size = (width, height)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height = size
+    raw = zlib.decompress(idat)
+    stride = width * 3
+    assert len(raw) == (stride + 1) * height
+    rows = [raw[y * (stride + 1) : (y + 1) * (stride + 1)] for y in range(height)]
+    assert all(row[0] == 0 for row in rows)
+    return width, height, b"".join(row[1:] for row in rows)
+
+
+def data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def png_from_url(url: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert url.startswith(prefix)
+    return base64.b64decode(url[len(prefix) :], validate=True)
+
+
+MARKDOWN_IMAGE = re.compile(r"!\[image\]\((data:image/png;base64,[A-Za-z0-9+/=]+)\)")
+JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + (
+    b"\xff\xc0\x00\x11\x08"
+    + struct.pack(
+        ">HH", 40, 30
+    )  # height 40, width 30 + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+)
+
+# --- lifecycle, auth, routes -----------------------------------------------------------------
+
+
+def test_start_is_fast_and_stop_is_idempotent() -> None:
+    gateway = FakeGateway()
+    with pytest.raises(RuntimeError):
+        _ = gateway.base_url
+    began = time.perf_counter()
+    gateway.start()
+    assert time.perf_counter() - began < 0.5
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", gateway.base_url)
+    assert "fake-key" not in repr(gateway)
+    gateway.stop()
+    gateway.stop()
+    assert not gateway.running
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-secret-key", "Basic fake-key", "fake-key"])
+def test_auth_is_required_and_the_presented_key_is_never_echoed(
+    gw: FakeGateway, plain: httpx.Client, auth: str | None
+) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    for method, path, body in [
+        ("GET", "/models", None),
+        ("POST", "/chat/completions", chat()),
+        ("POST", "/embeddings", {"model": "gemini-embedding-001", "input": "x"}),
+    ]:
+        r = plain.request(method, gw.base_url + path, json=body, headers=headers)
+        assert r.status_code == 401
+        error = r.json()["error"]
+        assert re.fullmatch(r"Invalid token \(request id: \d+\)", error["message"])
+        assert (error["type"], error["code"]) == ("new_api_error", "")
+        assert "wrong-secret" not in r.text
+    recorded = gw.requests[-1]
+    assert not recorded.authorized
+    if auth == "Bearer wrong-secret-key":
+        assert recorded.headers["authorization"] == "Bearer …-key"
+        assert "wrong-secret" not in repr(gw.requests)
+
+
+def test_unknown_route_is_404_even_without_auth(
+    gw: FakeGateway, client: httpx.Client, plain: httpx.Client
+) -> None:
+    r = plain.get(gw.base_url + "/foo")
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": {
+            "message": "Invalid URL (GET /v1/foo)",
+            "type": "invalid_request_error",
+            "param": "",
+            "code": "",
+        }
+    }
+    assert client.get("/chat/completions").status_code == 404  # wrong method
+
+
+def test_models_list_new_api_shape(client: httpx.Client) -> None:
+    body = client.get("/models").json()
+    assert body["success"] is True and body["object"] == "list"
+    ids = [m["id"] for m in body["data"]]
+    assert ids == [
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash-lite",
+        "gemini-2.5-flash-image",
+        "gemini-3-pro-preview",
+        "gemini-3-pro-image-preview",
+        "gemini-embedding-001",
+    ]
+    assert body["data"][0] == {
+        "id": "gemini-2.5-flash",
+        "object": "model",
+        "created": 1626777600,
+        "owned_by": "custom",
+        "supported_endpoint_types": ["openai"],
+    }
+    assert client.get("/models/gemini-2.5-pro").json()["id"] == "gemini-2.5-pro"
+    assert client.get("/models/gpt-4").status_code == 404
+
+
+def test_model_prefix_and_v1beta_openai_paths(plain: httpx.Client) -> None:
+    with FakeGateway(model_prefix="models/", api_key="k2") as gateway:
+        root = gateway.base_url.removesuffix("/v1")
+        r = plain.get(root + "/v1beta/openai/models", headers={"Authorization": "Bearer k2"})
+        assert r.status_code == 200
+        assert all(m["id"].startswith("models/gemini-") for m in r.json()["data"])
+        r = plain.post(
+            root + "/v1beta/openai/chat/completions",
+            json=chat(model="models/gemini-2.5-flash"),
+            headers={"Authorization": "Bearer k2"},
+        )
+        assert r.json()["model"] == "models/gemini-2.5-flash"
+
+
+def test_requests_are_recorded_in_order(gw: FakeGateway, client: httpx.Client) -> None:
+    client.get("/models")
+    client.post("/chat/completions", json=chat("hi"), headers={"X-Extra": "1"})
+    assert [(r.method, r.path) for r in gw.requests] == [
+        ("GET", "/v1/models"),
+        ("POST", "/v1/chat/completions"),
+    ]
+    last = gw.requests[-1]
+    assert last.body == chat("hi") and last.authorized
+    assert last.headers["x-extra"] == "1"
+    assert last.headers["authorization"] == "Bearer …-key"
+    gw.clear()
+    assert gw.requests == []
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+
+def test_embeddings_float_vectors_are_deterministic_unit_length(client: httpx.Client) -> None:
+    texts = ["alpha", "beta", "alpha"]
+    body = client.post("/embeddings", json={"model": "gemini-embedding-001", "input": texts}).json()
+    assert body["object"] == "list" and body["model"] == "gemini-embedding-001"
+    vectors = [item["embedding"] for item in body["data"]]
+    assert [item["index"] for item in body["data"]] == [0, 1, 2]
+    assert all(len(v) == 8 for v in vectors)
+    assert all(math.isclose(math.fsum(x * x for x in v), 1, rel_tol=1e-5) for v in vectors)
+    assert vectors[0] == vectors[2] != vectors[1]
+    assert body["usage"]["prompt_tokens"] == 2 + 2 + 2  # len(text) // 4 + 1 each
+    single = client.post("/embeddings", json={"model": "m", "input": "beta", "dimensions": 16})
+    assert len(single.json()["data"][0]["embedding"]) == 16
+
+
+def test_embeddings_base64_matches_floats(client: httpx.Client) -> None:
+    request = {"model": "gemini-embedding-001", "input": ["one", "two"]}
+    floats = client.post("/embeddings", json=request).json()["data"]
+    encoded = client.post("/embeddings", json={**request, "encoding_format": "base64"}).json()
+    for f, e in zip(floats, encoded["data"], strict=True):
+        assert isinstance(e["embedding"], str)
+        raw = base64.b64decode(e["embedding"])
+        assert list(struct.unpack(f"<{len(raw) // 4}f", raw)) == f["embedding"]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "param"),
+    [
+        ({"model": "m", "input": [f"t{i}" for i in range(101)]}, "input"),
+        ({"model": "m", "input": []}, "input"),
+        ({"model": "m", "input": [1, 2]}, "input"),
+        ({"input": "x"}, "model"),
+        ({"model": "m", "input": "x", "dimensions": 0}, "dimensions"),
+    ],
+)
+def test_embeddings_rejections(
+    client: httpx.Client, request_body: dict[str, Any], param: str
+) -> None:
+    r = client.post("/embeddings", json=request_body)
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == param
+    assert param in r.json()["error"]["message"] or param == "input"
+
+
+def test_embeddings_accept_exactly_100_inputs(client: httpx.Client) -> None:
+    r = client.post("/embeddings", json={"model": "m", "input": [f"t{i}" for i in range(100)]})
+    assert r.status_code == 200 and len(r.json()["data"]) == 100
+
+
+def test_embeddings_index_bug_fault(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("index_bug")
+    body = client.post("/embeddings", json={"model": "m", "input": ["a", "b", "c"]}).json()
+    assert [item["index"] for item in body["data"]] == [0, 0, 0]
+
+
+# --- chat: answers ---------------------------------------------------------------------------
+
+
+def test_non_stream_answer_shape_and_usage(client: httpx.Client) -> None:
+    body = chat("Tell me about tides")
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    result = r.json()
+    assert re.fullmatch(r"chatcmpl-\d+", result["id"])
+    assert result["object"] == "chat.completion" and result["model"] == "gemini-2.5-flash"
+    assert isinstance(result["created"], int)
+    (choice,) = result["choices"]
+    assert choice["finish_reason"] == "stop" and choice["index"] == 0
+    text = choice["message"]["content"]
+    assert text == answer_for(body)
+    assert text.startswith("**Offline answer** from ipygemini's built-in FakeGateway")
+    assert 'You asked: "Tell me about tides"' in text
+    assert "```" not in text
+    usage = result["usage"]
+    assert usage["prompt_tokens"] == len("Tell me about tides") // 4 + 1
+    assert usage["completion_tokens"] == len(text.split())
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_stream_has_new_api_chunk_sequence(client: httpx.Client) -> None:
+    body = chat("Stream this, please")
+    with client.stream("POST", "/chat/completions", json={**body, "stream": True}) as r:
+        assert r.headers["content-type"] == "text/event-stream"
+        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["transfer-encoding"] == "chunked"
+        events, lines = read_sse(r)
+    assert all(line.startswith("data: ") for line in lines if line)
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    ids = {c["id"] for c in chunks}
+    assert len(ids) == 1 and re.fullmatch(r"chatcmpl-\d+", ids.pop())
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert all(c["model"] == "gemini-2.5-flash" for c in chunks)
+    role, *content, finish, usage = chunks
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert role["usage"] is None and role["choices"][0]["finish_reason"] is None
+    pieces = [c["choices"][0]["delta"]["content"] for c in content]
+    assert all(set(c["choices"][0]["delta"]) == {"content"} for c in content)
+    assert all(len(p) == 12 for p in pieces[:-1]) and 0 < len(pieces[-1]) <= 12
+    assert all(c["choices"][0]["finish_reason"] is None for c in content)
+    assert "".join(pieces) == answer_for(body)
+    assert finish["choices"] == [
+        {"delta": {}, "logprobs": None, "finish_reason": "stop", "index": 0}
+    ]
+    assert usage["choices"] == []
+    assert usage["usage"]["completion_tokens"] == len(answer_for(body).split())
+
+
+def test_include_usage_false_and_no_usage_fault(client: httpx.Client) -> None:
+    events, _ = stream(client, chat("x", stream_options={"include_usage": False}))
+    assert all(e == "[DONE]" or e["choices"] for e in events)
+    events, _ = stream(client, chat("x [fake:no_usage]"))
+    assert all(e == "[DONE]" or e["choices"] for e in events)
+    r = client.post("/chat/completions", json=chat("x [fake:no_usage]"))
+    assert "usage" not in r.json()
+
+
+def test_chunk_chars_by_directive_header_and_constructor(client: httpx.Client) -> None:
+    events, _ = stream(client, chat("hello [fake:chunk_chars=5]"))
+    pieces = [c for c in (e["choices"][0]["delta"].get("content") for e in events[1:-3]) if c]
+    assert {len(p) for p in pieces[:-1]} == {5}
+    events, _ = stream(client, chat("hello"), headers={"X-Fake-Fault": "chunk_chars=40"})
+    assert len(events[1]["choices"][0]["delta"]["content"]) == 40
+    with FakeGateway(chunk_chars=3) as gateway:
+        auth = {"Authorization": f"Bearer {gateway.api_key}"}
+        with httpx.Client(base_url=gateway.base_url, headers=auth, verify=TLS) as c:
+            events, _ = stream(c, chat("hello"))
+    assert len(events[1]["choices"][0]["delta"]["content"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"model": None}, "model"),
+        ({"model": ""}, "model"),
+        ({"messages": []}, "messages"),
+        ({"messages": None}, "messages"),
+        ({"temperature": 2.5}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"n": 0}, "n"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"stop": 5}, "stop"),
+    ],
+)
+def test_chat_validation(client: httpx.Client, change: dict[str, Any], param: str) -> None:
+    body = {k: v for k, v in {**chat(), **change}.items() if v is not None}
+    for streamed in (False, True):
+        r = client.post("/chat/completions", json={**body, "stream": streamed})
+        assert r.status_code == 400
+        assert r.headers["content-type"].startswith("application/json")
+        error = r.json()["error"]
+        assert error["param"] == param and param in error["message"]
+
+
+def test_accepted_edge_values(client: httpx.Client) -> None:
+    body = chat(temperature=2, top_p=0, n=1, max_tokens=1)
+    assert client.post("/chat/completions", json=body).status_code == 200
+
+
+def test_system_prompt_and_code(client: httpx.Client) -> None:
+    body = {
+        "model": "gemini-2.5-pro",
+        "messages": [
+            {"role": "system", "content": "You are terse. " * 10},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "text", "text": "Show me some CODE"}]},
+        ],
+    }
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text == answer_for(body)
+    assert 'You asked: "Show me some CODE"' in text
+    assert f'System prompt: "{("You are terse. " * 10)[:80]}…"' in text
+    assert "```python\ndef fibonacci" in text and text.endswith("```")
+
+
+def test_words_option_gives_exact_length(client: httpx.Client) -> None:
+    body = chat("long one [fake:words=500]")
+    text = answer_for(body)
+    header = answer_for(chat("long one [fake:words=0]"))
+    assert len(text.split()) - len(header.split()) == 500
+    assert 'You asked: "long one"' in text
+    events, _ = stream(client, body)
+    assert joined(events) == text
+
+
+def test_json_mode(client: httpx.Client) -> None:
+    for fmt in ({"type": "json_object"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
+        body = chat("Give   me\nJSON [fake:chunk_chars=7]", response_format=fmt)
+        expected = json.dumps({"answer": "offline", "prompt": "Give me JSON", "words": 3})
+        assert answer_for(body) == expected
+        r = client.post("/chat/completions", json=body)
+        assert r.json()["choices"][0]["message"]["content"] == expected
+        events, _ = stream(client, body)
+        assert joined(events) == expected
+
+
+def test_n_choices_non_stream_and_interleaved_stream(client: httpx.Client) -> None:
+    body = chat("pick", n=2)
+    first = answer_for(body)
+    choices = client.post("/chat/completions", json=body).json()["choices"]
+    assert [c["index"] for c in choices] == [0, 1]
+    assert choices[0]["message"]["content"] == first
+    assert choices[1]["message"]["content"] == first + " (choice 2)"
+    events, _ = stream(client, body)
+    assert [e["choices"][0]["index"] for e in events[:2]] == [0, 1]
+    content_indexes = [
+        e["choices"][0]["index"] for e in events[2:6] if e["choices"][0]["delta"].get("content")
+    ]
+    assert content_indexes == [0, 1, 0, 1]
+    assert joined(events, index=0) == first
+    assert joined(events, index=1) == first + " (choice 2)"
+    finishes = [e["choices"][0] for e in events[:-2] if e["choices"][0]["finish_reason"]]
+    assert [(f["index"], f["finish_reason"]) for f in finishes] == [(0, "stop"), (1, "stop")]
+
+
+def test_max_tokens_cuts_words_with_length(client: httpx.Client) -> None:
+    body = chat("cut me", max_tokens=7)
+    text = answer_for(body)
+    assert len(text.split()) == 7
+    assert answer_for(chat("cut me")).startswith(text)
+    choice = client.post("/chat/completions", json=body).json()["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == (text, "length")
+    events, _ = stream(client, body)
+    assert joined(events) == text
+    *_, last_content, usage, done = events
+    assert last_content["choices"][0]["finish_reason"] == "length"
+    assert last_content["choices"][0]["delta"]["content"]  # no separate empty-delta chunk
+    assert usage["choices"] == [] and done == "[DONE]"
+
+
+@pytest.mark.parametrize("stop", ["You asked", ["zzz", "FakeGateway", "asked"]])
+def test_stop_sequences(client: httpx.Client, stop: str | list[str]) -> None:
+    body = chat("halt", stop=stop)
+    text = answer_for(body)
+    full = answer_for(chat("halt"))
+    cut_at = "FakeGateway" if isinstance(stop, list) else "You asked"
+    assert text == full[: full.index(cut_at)]
+    choice = client.post("/chat/completions", json=body).json()["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == (text, "stop")
+    assert joined(stream(client, body)[0]) == text
+
+
+# --- chat: thinking --------------------------------------------------------------------------
+
+THINKING_ON: dict[str, dict[str, Any]] = {
+    "google": {"extra_body": {"google": {"thinking_config": {"thinking_budget": 1024}}}},
+    "google_include": {
+        "extra_body": {
+            "google": {"thinking_config": {"thinking_budget": -1, "include_thoughts": True}}
+        }
+    },
+    "reasoning_effort": {"reasoning_effort": "low"},
+    "enable_thinking": {"extra_body": {"enable_thinking": True}},
+    "openrouter": {"reasoning": {"effort": "high"}},
+}
+THINKING_OFF: dict[str, dict[str, Any]] = {
+    "nothing": {},
+    "google_zero": {"extra_body": {"google": {"thinking_config": {"thinking_budget": 0}}}},
+    "effort_none": {"reasoning_effort": "none"},
+    "enable_false": {"extra_body": {"enable_thinking": False}},
+    "openrouter_off": {"reasoning": {"enabled": False}},
+    "top_level_google": {"google": {"thinking_config": {"thinking_budget": 1024}}},
+}
+SHAPES = ["reasoning_content", "reasoning", "thinking_blocks", "think_tags", "thought_tags"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("form", list(THINKING_ON))
+def test_thinking_forms_and_reasoning_shapes(client: httpx.Client, form: str, shape: str) -> None:
+    body = chat(f"Why is the sky blue? [fake:reasoning_shape={shape}]", **THINKING_ON[form])
+    reasoning = reasoning_for(body)
+    answer = answer_for(body)
+    assert reasoning is not None and reasoning.startswith('Thinking about "Why is the sky blue?"')
+    result = client.post("/chat/completions", json=body).json()
+    message = result["choices"][0]["message"]
+    if shape in ("think_tags", "thought_tags"):
+        assert split_tags(message["content"], shape) == (reasoning, answer)
+    else:
+        assert message["content"] == answer
+        if shape == "thinking_blocks":
+            assert message["thinking_blocks"][0]["type"] == "thinking"
+            assert message["thinking_blocks"][0]["thinking"] == reasoning
+        else:
+            assert message[shape] == reasoning
+    details = result["usage"]["completion_tokens_details"]
+    assert details["reasoning_tokens"] == len(reasoning.split())
+    assert result["usage"]["completion_tokens"] == len(answer.split()) + len(reasoning.split())
+    events, _ = stream(client, body)
+    assert stream_reasoning(events, shape) == reasoning
+    content = joined(events)
+    if shape in ("think_tags", "thought_tags"):
+        assert split_tags(content, shape)[1] == answer
+    else:
+        assert content == answer
+        first_content = next(i for i, e in enumerate(events) if joined([e]))
+        last_reasoning = max(i for i, e in enumerate(events) if stream_reasoning([e], shape))
+        assert last_reasoning < first_content  # thoughts come first
+
+
+@pytest.mark.parametrize("form", list(THINKING_OFF))
+def test_thinking_off_forms(client: httpx.Client, form: str) -> None:
+    body = chat("No thoughts", **THINKING_OFF[form])
+    assert reasoning_for(body) is None
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert set(message) == {"role", "content"}
+
+
+def test_constructor_reasoning_shape(plain: httpx.Client) -> None:
+    with FakeGateway(reasoning_shape="reasoning") as gateway:
+        auth = {"Authorization": f"Bearer {gateway.api_key}"}
+        body = chat("x", reasoning_effort="high")
+        r = plain.post(gateway.base_url + "/chat/completions", json=body, headers=auth)
+        assert r.json()["choices"][0]["message"]["reasoning"] == reasoning_for(body)
+
+
+def test_camel_case_google_config_is_rejected(client: httpx.Client) -> None:
+    for google in (
+        {"thinkingConfig": {"thinkingBudget": 10}},
+        {"thinking_config": {"thinkingBudget": 10}},
+        {"imageConfig": {"aspectRatio": "16:9"}},
+    ):
+        body = chat("x", model="gemini-2.5-flash-image", extra_body={"google": google})
+        r = client.post("/chat/completions", json={**body, "stream": True})
+        assert r.status_code == 500
+        error = r.json()["error"]
+        assert (error["type"], error["code"]) == ("new_api_error", "convert_request_failed")
+
+
+# --- chat: images ----------------------------------------------------------------------------
+
+
+def image_from_reply(message: dict[str, Any], shape: str) -> tuple[str, bytes]:
+    """(text, png) of a non-stream image reply in one of the three shapes."""
+    if shape == "markdown":
+        text, _, tail = message["content"].partition("\n")
+        match = MARKDOWN_IMAGE.fullmatch(tail)
+        assert match
+        return text, png_from_url(match.group(1))
+    if shape == "images":
+        (image,) = message["images"]
+        assert image["type"] == "image_url"
+        return message["content"], png_from_url(image["image_url"]["url"])
+    text_part, image_part = message["content"]
+    assert text_part["type"] == "text" and image_part["type"] == "image_url"
+    return text_part["text"], png_from_url(image_part["image_url"]["url"])
+
+
+def image_from_stream(events: list[Any], shape: str) -> tuple[str, bytes]:
+    deltas = [c["delta"] for e in events if isinstance(e, dict) for c in e["choices"]]
+    if shape == "markdown":
+        strings = [d["content"] for d in deltas if isinstance(d.get("content"), str)]
+        image_deltas = [s for s in strings if "![image]" in s]
+        assert len(image_deltas) == 1  # the whole image arrives in one delta
+        match = MARKDOWN_IMAGE.fullmatch(image_deltas[0])
+        assert match
+        return "".join(s for s in strings if "![image]" not in s), png_from_url(match.group(1))
+    if shape == "images":
+        (images,) = [d["images"] for d in deltas if "images" in d]
+        return joined(events), png_from_url(images[0]["image_url"]["url"])
+    (parts,) = [d["content"] for d in deltas if isinstance(d.get("content"), list)]
+    return parts[0]["text"], png_from_url(parts[1]["image_url"]["url"])
+
+
+@pytest.mark.parametrize("shape", ["markdown", "images", "parts"])
+def test_image_shapes(client: httpx.Client, shape: str) -> None:
+    body = chat(f"Draw a lighthouse [fake:image_shape={shape}]", model="gemini-2.5-flash-image")
+    assert answer_for(body) == "Here is the generated image (offline)."
+    result = client.post("/chat/completions", json=body).json()
+    text, png = image_from_reply(result["choices"][0]["message"], shape)
+    assert text == answer_for(body)
+    width, height, pixels = read_png(png)
+    assert (width, height) == (64, 48) and len(pixels) == 64 * 48 * 3
+    assert pixels[:3] != pixels[-3:]  # a gradient, not a solid colour
+    assert result["usage"]["completion_tokens_details"]["image_tokens"] == 1290
+    events, _ = stream(client, body)
+    streamed_text, streamed_png = image_from_stream(events, shape)
+    assert streamed_text == text and streamed_png == png
+
+
+def test_constructor_image_shape(plain: httpx.Client) -> None:
+    with FakeGateway(image_shape="images") as gateway:
+        auth = {"Authorization": f"Bearer {gateway.api_key}"}
+        body = chat("cat", model="gemini-3-pro-image-preview")
+        r = plain.post(gateway.base_url + "/chat/completions", json=body, headers=auth)
+        assert "images" in r.json()["choices"][0]["message"]
+
+
+def test_colour_word_gives_solid_colour(client: httpx.Client) -> None:
+    body = chat("a big RED balloon", model="gemini-2.5-flash-image")
+    content = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    match = MARKDOWN_IMAGE.search(content)
+    assert match
+    _, _, pixels = read_png(png_from_url(match.group(1)))
+    assert set(pixels[i : i + 3] for i in range(0, len(pixels), 3)) == {bytes((220, 40, 40))}
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"), [("16:9", (85, 48)), ("9:16", (48, 85)), ("1:1", (48, 48))]
+)
+def test_aspect_ratio(client: httpx.Client, ratio: str, size: tuple[int, int]) -> None:
+    extra = {"google": {"image_config": {"aspect_ratio": ratio}}}
+    body = chat("x", model="gemini-2.5-flash-image", extra_body=extra, stream=False)
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert read_png(image_from_reply(message, "markdown")[1])[:2] == size
+    bad = {"google": {"image_config": {"aspect_ratio": "7:5"}}}
+    r = client.post("/chat/completions", json={**body, "extra_body": bad})
+    assert r.status_code == 400 and "aspect_ratio" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_image_editing_keeps_size_and_tints(client: httpx.Client, channels: int) -> None:
+    width, height = 10, 7
+    source = bytes((x * 20 + y) % 256 for y in range(height) for x in range(width * channels))
+    content = [
+        {"type": "text", "text": "Make it blue"},
+        {
+            "type": "image_url",
+            "image_url": {"url": data_url("image/png", make_png(width, height, source, channels))},
+        },
+    ]
+    body = chat(content, model="gemini-2.5-flash-image")
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    _, png = image_from_reply(message, "markdown")
+    assert struct.unpack(">II", png[16:24]) == (width, height)
+    if channels == 3:
+        _, _, pixels = read_png(png)
+        blue = (40, 90, 220)
+        expected = bytes((v + blue[i % 3]) // 2 for i, v in enumerate(source))
+        assert pixels == expected
+
+
+def test_image_editing_with_jpeg_keeps_header_size(client: httpx.Client) -> None:
+    content = [
+        {"type": "text", "text": "recolour green"},
+        {"type": "image_url", "image_url": {"url": data_url("image/jpeg", JPEG_HEADER)}},
+    ]
+    body = chat(content, model="gemini-2.5-flash-image")
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert read_png(image_from_reply(message, "markdown")[1])[:2] == (30, 40)
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+def test_rate_limit_fault(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("rate_limit")
+    r = client.post("/chat/completions", json=chat(stream=True))
+    assert r.status_code == 429
+    assert r.json()["error"]["type"] == "new_api_error"
+    assert "retry-after" not in r.headers
+    gw.push_fault("rate_limit", retry_after=2, retry_after_ms=1500)
+    r = client.get("/models")
+    assert r.status_code == 429
+    assert (r.headers["retry-after"], r.headers["retry-after-ms"]) == ("2", "1500")
+    assert client.get("/models").status_code == 200
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 504, 524, 529])
+def test_status_fault(gw: FakeGateway, client: httpx.Client, code: int) -> None:
+    gw.push_fault("status", code=code)
+    r = client.post("/chat/completions", json=chat(stream=True))
+    assert r.status_code == code
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"]["code"] == code
+
+
+def test_status_fault_default_and_model_not_found(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("status")
+    assert client.post("/chat/completions", json=chat()).status_code == 500
+    gw.push_fault("model_not_found")
+    r = client.post("/chat/completions", json=chat(model="gemini-9"))
+    assert r.status_code == 503
+    assert r.json() == {
+        "error": {
+            "message": "No available channel for model gemini-9 under group default (distributor)",
+            "type": "new_api_error",
+            "code": "model_not_found",
+        }
+    }
+
+
+def test_array_and_empty_error_faults(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("array_error")
+    r = client.post("/chat/completions", json=chat())
+    assert r.status_code == 400
+    assert r.json() == [
+        {
+            "error": {
+                "code": 400,
+                "message": 'Invalid JSON payload received. Unknown name "thinking": Cannot find field.',
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ]
+    gw.push_fault("empty_error")
+    r = client.post("/chat/completions", json=chat())
+    assert (r.status_code, r.content) == (429, b"")
+    gw.push_fault("empty_error", code=503)
+    assert client.get("/models").status_code == 503
+
+
+def test_queued_faults_are_fifo_with_counts(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("status", count=2, code=502)
+    gw.push_fault("rate_limit")
+    codes = [client.get("/models").status_code for _ in range(4)]
+    assert codes == [502, 502, 429, 200]
+    gw.push_fault("rate_limit")
+    gw.clear()
+    assert client.get("/models").status_code == 200
+
+
+def test_push_fault_rejects_unknown_names_and_options(gw: FakeGateway) -> None:
+    with pytest.raises(ValueError, match="unknown FakeGateway fault"):
+        gw.push_fault("explode")
+    with pytest.raises(ValueError, match="unknown FakeGateway option"):
+        gw.push_fault("status", cod=500)
+    with pytest.raises(ValueError, match="code"):
+        gw.push_fault("status", code="abc")
+    assert set(FAULTS) >= {"rate_limit", "stall", "big_image", "index_bug"}
+
+
+def test_error_event_fault(client: httpx.Client) -> None:
+    events, _ = stream(client, chat("x [fake:error_event after=2]"))
+    assert len(events) == 1 + 2 + 3
+    assert [bool(joined([e])) for e in events[1:3]] == [True, True]
+    assert events[3] == {
+        "error": {"message": "upstream error: overloaded", "type": "upstream_error", "code": "500"}
+    }
+    assert events[4]["choices"] == [] and events[4]["usage"]
+    assert events[5] == "[DONE]"
+    assert not any(
+        c.get("finish_reason") for e in events if isinstance(e, dict) for c in e.get("choices", [])
+    )
+    r = client.post("/chat/completions", json=chat("x [fake:error_event]"))
+    assert r.status_code == 500
+
+
+def test_disconnect_fault(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("disconnect", after=4)
+    received = []
+    with pytest.raises(httpx.RemoteProtocolError):
+        with client.stream("POST", "/chat/completions", json=chat(stream=True)) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line:
+                    received.append(line)
+    assert len(received) == 1 + 4
+    assert gw.disconnects == 0  # the gateway hung up, not the client
+    assert client.get("/models").status_code == 200  # the client recovers on a new connection
+    gw.push_fault("disconnect")
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/chat/completions", json=chat())
+
+
+def test_reset_fault(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.push_fault("reset")
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/chat/completions", json=chat(stream=True))
+    assert client.get("/models").status_code == 200
+
+
+def test_no_finish_fault(client: httpx.Client) -> None:
+    body = chat("truncate [fake:no_finish]")
+    events, _ = stream(client, body)
+    assert joined(events) == answer_for(body)
+    assert all(c["finish_reason"] is None for e in events[:-1] for c in e["choices"])
+    assert events[-2]["choices"] == [] and events[-1] == "[DONE]"
+
+
+def test_stall_fault_pauses_then_continues(client: httpx.Client) -> None:
+    body = chat("wait [fake:stall seconds=0.3 after=2]")
+    began = time.monotonic()
+    with client.stream("POST", "/chat/completions", json={**body, "stream": True}) as r:
+        lines = r.iter_lines()
+        first = [next(lines) for _ in range(6)]  # 3 events, each followed by a blank line
+        rest = list(lines)
+    assert time.monotonic() - began >= 0.3
+    events = [json.loads(x[6:]) for x in first if x] + [
+        x[6:] if x == "data: [DONE]" else json.loads(x[6:]) for x in rest if x
+    ]
+    assert joined(events) == answer_for(body) and events[-1] == "[DONE]"
+
+
+def test_keepalive_fault(client: httpx.Client) -> None:
+    body = chat("ping me")
+    events, lines = stream(client, body, headers={"X-Fake-Fault": "keepalive"})
+    assert lines[0] == ": OPENROUTER PROCESSING"
+    assert ": PING" in lines and "event: message" in lines
+    assert joined(events) == answer_for(body) and events[-1] == "[DONE]"
+
+
+def test_big_image_fault(client: httpx.Client) -> None:
+    body = chat("huge [fake:big_image mb=2]")
+    with client.stream("POST", "/chat/completions", json={**body, "stream": True}) as r:
+        events, lines = read_sse(r)
+    assert max(len(line) for line in lines) > 2_000_000
+    _, png = image_from_stream(events, "markdown")
+    assert len(png) > 1_900_000
+    width, height, pixels = read_png(png)
+    assert len(pixels) == width * height * 3
+
+
+def test_slow_fault_and_delay_option(client: httpx.Client) -> None:
+    body = chat("slowly [fake:slow chunk_chars=100]")
+    events_expected = len(stream(client, chat("slowly [fake:chunk_chars=100]"))[0])
+    began = time.monotonic()
+    events, _ = stream(client, body)
+    assert len(events) == events_expected
+    assert time.monotonic() - began >= 0.05 * (len(events) - 1) * 0.9
+    began = time.monotonic()
+    stream(client, chat("slowly [fake:delay=0.02 chunk_chars=100]"))
+    assert time.monotonic() - began >= 0.02 * (len(events) - 1) * 0.9
+
+
+def test_prompt_directives_are_removed_and_header_directives_apply(client: httpx.Client) -> None:
+    body = chat("  Hello [fake:words=3]\n world [fake:chunk_chars=4]  ")
+    text = answer_for(body)
+    assert 'You asked: "Hello world"' in text and "fake" not in text
+    assert joined(stream(client, body)[0]) == text
+    r = client.post("/chat/completions", json=chat(), headers={"X-Fake-Fault": "status code=503"})
+    assert r.status_code == 503
+
+
+@pytest.mark.parametrize("spec", ["[fake:explode]", "[fake:words=many]", "[fake:image_shape=gif]"])
+def test_bad_directives_are_400(client: httpx.Client, spec: str) -> None:
+    r = client.post("/chat/completions", json=chat(f"hi {spec}"))
+    assert r.status_code == 400 and "FakeGateway" in r.json()["error"]["message"]
+    r = client.get("/models", headers={"X-Fake-Fault": spec[6:-1]})
+    assert r.status_code == 400
+
+
+# --- attachments -----------------------------------------------------------------------------
+
+
+def test_attachments_are_recorded_and_decoded(gw: FakeGateway, client: httpx.Client) -> None:
+    png = make_png(5, 3, bytes(range(45)))
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4 + b"\n%%EOF"
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt "
+    url = "https://example.com/cat.png?size=large&x=1"
+    content = [
+        {"type": "text", "text": "What are these?"},
+        {"type": "image_url", "image_url": {"url": data_url("image/png", png), "detail": "auto"}},
+        {"type": "image_url", "image_url": url},
+        {
+            "type": "file",
+            "file": {"filename": "report.pdf", "file_data": data_url("application/pdf", pdf)},
+        },
+        {
+            "type": "file",
+            "file": {"filename": "raw.pdf", "file_data": base64.b64encode(pdf).decode()},
+        },
+        {"type": "file", "file": {"file_id": "file-123"}},
+        {
+            "type": "input_audio",
+            "input_audio": {"data": base64.b64encode(wav).decode(), "format": "wav"},
+        },
+    ]
+    body = chat(content)
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text == answer_for(body)
+    found = gw.requests[-1].attachments
+    assert found == [
+        ReceivedAttachment("image_url", "image/png", png, None, None),
+        ReceivedAttachment("image_url", None, None, url, None),
+        ReceivedAttachment("file", "application/pdf", pdf, None, "report.pdf"),
+        ReceivedAttachment("file", "application/pdf", pdf, None, "raw.pdf"),
+        ReceivedAttachment("file", None, None, None, None, file_id="file-123"),
+        ReceivedAttachment("input_audio", "audio/wav", wav, None, None),
+    ]
+    assert found[0].image_size == (5, 3) and found[2].image_size is None
+    lines = [line for line in text.splitlines() if line.startswith("- received")]
+    assert lines == [
+        f"- received image/png 5×3 ({len(png):,} bytes)",
+        f"- received image URL {url}",
+        f"- received file report.pdf (application/pdf, {len(pdf):,} bytes)",
+        f"- received file raw.pdf (application/pdf, {len(pdf):,} bytes)",
+        "- received file id file-123",
+        f"- received audio/wav ({len(wav):,} bytes)",
+    ]
+
+
+def test_attachments_from_every_user_message_are_recorded(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    png = make_png(2, 2, bytes(12))
+    image = {"type": "image_url", "image_url": {"url": data_url("image/png", png)}}
+    body = {
+        "model": "gemini-2.5-flash",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "one"}, image]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "two"},
+        ],
+    }
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert len(gw.requests[-1].attachments) == 1
+    assert "- received" not in text  # only the last user message is described
+
+
+def test_jpeg_attachment_size(client: httpx.Client, gw: FakeGateway) -> None:
+    part = {"type": "image_url", "image_url": {"url": data_url("image/jpeg", JPEG_HEADER)}}
+    client.post("/chat/completions", json=chat([part]))
+    assert gw.requests[-1].attachments[0].image_size == (30, 40)
+
+
+@pytest.mark.parametrize(
+    ("part", "status", "needle"),
+    [
+        (
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO\nRw=="}},
+            400,
+            "base64",
+        ),
+        (
+            {
+                "type": "file",
+                "file": {"filename": "a.md", "file_data": "data:text/markdown;base64,IyBo"},
+            },
+            500,
+            "text/markdown",
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lGODlh"}},
+            500,
+            "image/gif",
+        ),
+    ],
+)
+def test_attachment_rejections_like_new_api(
+    client: httpx.Client, part: dict[str, Any], status: int, needle: str
+) -> None:
+    r = client.post("/chat/completions", json=chat([{"type": "text", "text": "x"}, part]))
+    assert r.status_code == status
+    assert needle in r.json()["error"]["message"]
+
+
+# --- connections -----------------------------------------------------------------------------
+
+
+def test_keep_alive_reuses_one_connection(gw: FakeGateway, client: httpx.Client) -> None:
+    client.get("/models")
+    client.post("/chat/completions", json=chat())
+    stream(client, chat())
+    client.post("/embeddings", json={"model": "m", "input": "x"})
+    client.post("/chat/completions", json=chat("[fake:error_event]", stream=True))
+    assert len(gw.requests) == 5
+    assert gw.connections == 1
+
+
+def test_client_disconnect_mid_stream_is_detected(gw: FakeGateway, client: httpx.Client) -> None:
+    assert not gw.wait_for_disconnect(timeout=0.01)
+    body = chat("[fake:delay=0.05 words=300] go", stream=True)
+    with client.stream("POST", "/chat/completions", json=body) as r:
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")
+    assert gw.wait_for_disconnect(timeout=2)
+    assert gw.disconnects == 1
+
+
+def test_client_disconnect_during_stall_is_detected_quickly(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    body = chat("[fake:stall seconds=30 after=1] go", stream=True)
+    with client.stream("POST", "/chat/completions", json=body) as r:
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")
+    began = time.monotonic()
+    assert gw.wait_for_disconnect(timeout=2)
+    assert time.monotonic() - began < 1
+    assert gw.disconnects == 1
+
+
+def test_stop_ends_a_stalled_stream_promptly(plain: httpx.Client) -> None:
+    gateway = FakeGateway().start()
+    auth = {"Authorization": f"Bearer {gateway.api_key}"}
+    with httpx.Client(base_url=gateway.base_url, headers=auth, timeout=10, verify=TLS) as c:
+        body = chat("[fake:stall seconds=60 after=1] go", stream=True)
+        with c.stream("POST", "/chat/completions", json=body) as r:
+            lines = r.iter_lines()
+            assert next(lines).startswith("data: ")
+            began = time.monotonic()
+            gateway.stop()
+            assert time.monotonic() - began < 1
+            with pytest.raises(httpx.RemoteProtocolError):
+                list(lines)
+    with pytest.raises(httpx.ConnectError):
+        plain.get(gateway.base_url + "/models", headers=auth)
+
+
+def test_stop_closes_idle_keep_alive_connections() -> None:
+    gateway = FakeGateway().start()
+    auth = {"Authorization": f"Bearer {gateway.api_key}"}
+    with httpx.Client(base_url=gateway.base_url, headers=auth, verify=TLS) as c:
+        assert c.get("/models").status_code == 200
+        began = time.monotonic()
+        gateway.stop()
+        assert time.monotonic() - began < 1
+
+
+def test_many_chunks_stream(client: httpx.Client) -> None:
+    body = chat("[fake:words=20000 chunk_chars=4] bench")
+    events, _ = stream(client, body)
+    assert len(events) > 20_000
+    assert joined(events) == answer_for(body)
+
+
+# --- the official SDK ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdk(gw: FakeGateway) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gw.base_url, api_key=gw.api_key, max_retries=0) as c:
+        yield c
+
+
+def test_openai_sdk_chat(sdk: openai.OpenAI) -> None:
+    body = chat("Hello SDK", reasoning_effort="low")
+    completion = sdk.chat.completions.create(model=body["model"], messages=body["messages"])
+    assert completion.choices[0].message.content == answer_for(chat("Hello SDK"))
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    chunks = list(
+        sdk.chat.completions.create(
+            model=body["model"],
+            messages=body["messages"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == answer_for(body)
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+
+
+def test_openai_sdk_models_and_embeddings(sdk: openai.OpenAI) -> None:
+    assert "gemini-2.5-flash" in [m.id for m in sdk.models.list()]
+    result = sdk.embeddings.create(model="gemini-embedding-001", input=["a", "b"])  # base64 path
+    floats = sdk.embeddings.create(
+        model="gemini-embedding-001", input=["a", "b"], encoding_format="float"
+    )
+    assert [d.embedding for d in result.data] == [d.embedding for d in floats.data]
+    assert len(result.data[0].embedding) == 8
+
+
+def test_openai_sdk_sees_errors(gw: FakeGateway, sdk: openai.OpenAI) -> None:
+    gw.push_fault("rate_limit")
+    with pytest.raises(openai.RateLimitError):
+        sdk.models.list()
+    bad = openai.OpenAI(base_url=gw.base_url, api_key="nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+
+
+# --- properties and the command line ---------------------------------------------------------
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prompt=st.text(st.characters(codec="utf-8", exclude_characters="[]"), max_size=80),
+    chunk=st.integers(1, 30),
+    max_tokens=st.none() | st.integers(1, 60),
+)
+def test_stream_always_equals_answer_for(
+    client: httpx.Client, prompt: str, chunk: int, max_tokens: int | None
+) -> None:
+    body = chat(f"{prompt} [fake:chunk_chars={chunk}]")
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    text = answer_for(body)
+    if max_tokens is not None:
+        assert len(text.split()) <= max_tokens
+    assert joined(stream(client, body)[0]) == text
+
+
+def test_command_line_serves_until_interrupted(plain: httpx.Client) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipygemini.testing", "--port", "0", "--api-key", "cli-key"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", first)
+        assert match, first
+        r = plain.get(match.group(1) + "/models", headers={"Authorization": "Bearer cli-key"})
+        assert r.status_code == 200
+        proc.send_signal(__import__("signal").SIGINT)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
