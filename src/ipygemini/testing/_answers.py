@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._directives import DirectiveError, Directives, strip_directives
 from .._png import (
     decode_png,
     gradient_png,
@@ -20,6 +19,7 @@ from .._png import (
     solid_png,
     tint_png,
 )
+from ._directives import DirectiveError, Directives, strip_directives
 from ._records import (
     SUPPORTED_MIME_TYPES,
     ReceivedAttachment,
