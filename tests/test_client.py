@@ -590,3 +590,10 @@ def test_server_error_class(client: Client, gw: FakeGateway) -> None:
     gw.push_fault("status", code=500, count=3)
     with pytest.raises(ServerError, match="HTTP 500"):
         client.chat("x")
+
+
+def test_unknown_field_400_is_retried_without_it(client: Client, gw: FakeGateway) -> None:
+    gw.push_fault("array_error")  # Google: 'Unknown name "thinking": Cannot find field.'
+    reply = client.chat("hi", extra_body={"thinking": {"type": "enabled"}})
+    assert reply.finish_reason == "stop"
+    assert "thinking" in gw.requests[0].body and "thinking" not in gw.requests[1].body

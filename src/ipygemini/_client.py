@@ -12,6 +12,7 @@ import json
 import json.scanner
 import os
 import random
+import re
 import struct
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
+_UNKNOWN_FIELD = re.compile(r'Unknown name \\?"(\w+)"')
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524, 529})
 EMBED_BATCH = 100
 _VERSION = "0.1.0"
@@ -232,10 +234,19 @@ class _Core:
         raise self.transport_error(exc) from None
 
     def retry_after_status(
-        self, attempt: int, status: int, raw: bytes, headers: Mapping[str, str]
+        self, attempt: int, status: int, raw: bytes, headers: Mapping[str, str], body: Any
     ) -> float:
-        """Seconds to wait before retrying an error status, or raise the error it stands for."""
+        """Seconds to wait before retrying an error status, or raise the error it stands for.
+
+        A 400 naming an unknown top-level field (Google's endpoint rejects fields it does not
+        know, e.g. ``Unknown name "stream_options"``) is retried at once without that field.
+        """
         error = self.status_error(status, raw)
+        if status == 400 and isinstance(body, dict) and attempt < self.max_retries:
+            match = _UNKNOWN_FIELD.search(error.message)
+            if match and match.group(1) in body and match.group(1) not in ("model", "messages"):
+                del body[match.group(1)]
+                return 0.0
         if should_retry(error) and attempt < self.max_retries:
             return retry_delay(attempt, headers, backoff=self.backoff)
         raise error
@@ -731,7 +742,7 @@ class Client(_BaseClient):
             finally:
                 response.close()
             self._sleep(
-                core.retry_after_status(attempt, response.status_code, raw, response.headers)
+                core.retry_after_status(attempt, response.status_code, raw, response.headers, body)
             )
         raise AssertionError("unreachable: the last attempt raises")
 
@@ -828,7 +839,7 @@ class AsyncClient(_BaseClient):
             finally:
                 await response.aclose()
             await self._sleep(
-                core.retry_after_status(attempt, response.status_code, raw, response.headers)
+                core.retry_after_status(attempt, response.status_code, raw, response.headers, body)
             )
         raise AssertionError("unreachable: the last attempt raises")
 
