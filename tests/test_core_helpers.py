@@ -33,6 +33,7 @@ from ipygemini._errors import (
     ServerError,
     error_for_status,
 )
+from ipygemini._png import solid_png
 from ipygemini._types import (
     Choice,
     GeneratedImage,
@@ -41,7 +42,6 @@ from ipygemini._types import (
     decode_data_url,
     sniff_mime,
 )
-from ipygemini._png import solid_png
 
 PNG = solid_png(7, 5, (10, 20, 30))
 GIF = b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 20

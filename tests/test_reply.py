@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ipygemini._png import solid_png
 from ipygemini._reply import ReplyAssembler
 from ipygemini._types import (
     Event,
@@ -23,7 +24,6 @@ from ipygemini._types import (
     Usage,
     UsageEvent,
 )
-from ipygemini._png import solid_png
 
 FAST = settings(
     max_examples=150,

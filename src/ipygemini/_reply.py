@@ -32,6 +32,8 @@ _CLOSE_FOR = {"<think>": "</think>", "<thought>": "</thought>"}
 _MAX_ALT = 300  # longer "![..." text is not treated as an image
 _URL_PREFIXES = ("data:image/", "https://", "http://")
 
+_PLAIN_DELTA = frozenset({"role", "content"})  # a delta with nothing but these has no extras
+
 # content states
 _START, _THINK, _TEXT, _ALT, _URL, _AFTER_THINK = range(6)
 
@@ -39,13 +41,14 @@ _START, _THINK, _TEXT, _ALT, _URL, _AFTER_THINK = range(6)
 class _ChoiceState:
     """Per-choice parser state for the content channel."""
 
-    __slots__ = ("choice", "close_tag", "hold", "mode", "url_parts")
+    __slots__ = ("choice", "close_tag", "hold", "mode", "think_fresh", "url_parts")
 
     def __init__(self, choice: Choice) -> None:
         self.choice = choice
         self.mode = _START
         self.hold = ""  # undecided text: a partial tag, or "![alt" / "![alt](" while deciding
         self.close_tag = ""
+        self.think_fresh = False  # inside <think> before its first non-blank character
         self.url_parts: list[str] = []  # pieces of an image URL being collected
 
 
@@ -68,37 +71,62 @@ class ReplyAssembler:
     def __init__(self, reply: Reply | None = None) -> None:
         self.reply = reply if reply is not None else Reply()
         self._states: dict[int, _ChoiceState] = {0: _ChoiceState(self.reply.choices[0])}
-        self.chunks = 0
+        self._identified = False  # id and model taken from the first chunk that has them
 
     # -- public ------------------------------------------------------------------------------
 
     def feed(self, chunk: Any) -> list[Event]:
         """Fold one chunk (a ``chat.completion.chunk`` or a whole ``chat.completion``) in."""
         events: list[Event] = []
-        if not isinstance(chunk, dict):
-            return events
-        self.chunks += 1
-        reply = self.reply
-        if reply.id is None:
-            cid = chunk.get("id")
-            if isinstance(cid, str):
-                reply.id = cid
-        if reply.model is None:
-            model = chunk.get("model")
-            if isinstance(model, str):
-                reply.model = model
+        self.feed_into(chunk, events)
+        return events
+
+    def feed_into(self, chunk: Any, events: list[Event]) -> None:
+        """`feed`, appending the events to `events` (saves a list per chunk on the hot path)."""
+        if chunk.__class__ is not dict:
+            return
+        if not self._identified:
+            self._identify(chunk)
         choices = chunk.get("choices")
-        if isinstance(choices, list):
+        if choices.__class__ is list:
             for raw in choices:
-                if isinstance(raw, dict):
-                    self._choice(raw, events)
+                if raw.__class__ is not dict:
+                    continue
+                # The hot path, inlined: one text delta for a known choice in plain-text mode.
+                delta = raw.get("delta")
+                if delta.__class__ is dict and raw.get("finish_reason") is None:
+                    content = delta.get("content")
+                    index = raw.get("index", 0)  # odd indices (lists, bools) take the slow path
+                    state = self._states.get(index) if index.__class__ is int else None
+                    if (
+                        content.__class__ is str
+                        and state is not None
+                        and state.mode == _TEXT
+                        and not state.hold
+                        and "!" not in content
+                        and delta.keys() <= _PLAIN_DELTA
+                    ):
+                        if content:
+                            state.choice._text.append(content)
+                            events.append(TextDelta(content, state.choice.index))
+                        continue
+                self._choice(raw, events)
         usage = chunk.get("usage")
         if usage:
             parsed = Usage.from_json(usage)
             if parsed is not None:
-                reply.usage = parsed
+                self.reply.usage = parsed
                 events.append(UsageEvent(parsed))
-        return events
+
+    def _identify(self, chunk: dict[str, Any]) -> None:
+        reply = self.reply
+        cid = chunk.get("id")
+        if reply.id is None and isinstance(cid, str):
+            reply.id = cid
+        model = chunk.get("model")
+        if reply.model is None and isinstance(model, str):
+            reply.model = model
+        self._identified = reply.id is not None and reply.model is not None
 
     def finish(self, *, streamed: bool = True) -> list[Event]:
         """End of input: release held-back text; mark the reply truncated if nothing finished."""
@@ -122,20 +150,26 @@ class ReplyAssembler:
 
     def _choice(self, raw: dict[str, Any], events: list[Event]) -> None:
         index = raw.get("index", 0)
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 128:
-            index = 0
-        state = self._states.get(index) or self._state(index)
+        state = self._states.get(index) if index.__class__ is int else None
+        if state is None:
+            if index.__class__ is not int or not 0 <= index < 128:
+                index = 0
+            state = self._state(index)
         delta = raw.get("delta")
-        if not isinstance(delta, dict):
+        if delta.__class__ is not dict:
             delta = raw.get("message")
-        if isinstance(delta, dict):
+        if delta.__class__ is dict:
             content = delta.get("content")
             if content:
-                if isinstance(content, str):
-                    self._content(state, content, events)
+                if content.__class__ is str:
+                    if state.mode == _TEXT and not state.hold and "!" not in content:
+                        state.choice._text.append(content)  # the hot path: plain text
+                        events.append(TextDelta(content, index))
+                    else:
+                        self._content(state, content, events)
                 elif isinstance(content, list):
                     self._parts(state, content, events)
-            if len(delta) > 2 or "content" not in delta:  # fast path: {"role", "content"} only
+            if not delta.keys() <= _PLAIN_DELTA:
                 self._extras(state, delta, events)
         reason = raw.get("finish_reason")
         if isinstance(reason, str) and reason:
@@ -210,7 +244,9 @@ class ReplyAssembler:
             self._text(state, s, events)  # the common case
             return
         if mode == _URL:
-            self._url(state, s, events)
+            rest = self._url(state, s, events)
+            if rest:
+                self._scan(state, rest, events)
             return
         if state.hold:
             s = state.hold + s  # hold is short in every mode but _URL
@@ -224,9 +260,7 @@ class ReplyAssembler:
             self._start(state, s, events)
         elif mode == _THINK:
             self._think(state, s, events)
-        elif mode == _ALT:
-            self._alt(state, s, events)
-        else:
+        else:  # _TEXT, or _ALT whose held text starts with "!["
             self._scan(state, s, events)
 
     def _start(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
@@ -238,6 +272,7 @@ class ReplyAssembler:
             if stripped.startswith(tag):
                 state.mode = _THINK
                 state.close_tag = _CLOSE_FOR[tag]
+                state.think_fresh = True
                 self._think(state, stripped[len(tag) :], events)
                 return
             if tag.startswith(stripped):
@@ -247,6 +282,16 @@ class ReplyAssembler:
         self._scan(state, s, events)
 
     def _think(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
+        """Inside ``<think>``: route text to reasoning until the closing tag.
+
+        The blank lines just inside the tags are not part of the thought, so leading blanks
+        are skipped and trailing ones held back until more thought text proves them inner.
+        """
+        if state.think_fresh:
+            s = s.lstrip()
+            if not s:
+                return
+            state.think_fresh = False
         close = state.close_tag
         end = s.find(close)
         if end == -1:
@@ -255,12 +300,15 @@ class ReplyAssembler:
                 if close.startswith(s[-k:]):
                     keep = k
                     break
-            if len(s) > keep:
-                self._reasoning(state, s[: len(s) - keep], events)
-            state.hold = s[len(s) - keep :] if keep else ""
+            body = s[: len(s) - keep]
+            emit = body.rstrip()
+            if emit:
+                self._reasoning(state, emit, events)
+            state.hold = body[len(emit) :] + s[len(s) - keep :]
             return
-        if end:
-            self._reasoning(state, s[:end], events)
+        thought = s[:end].rstrip()
+        if thought:
+            self._reasoning(state, thought, events)
         state.mode = _AFTER_THINK
         rest = s[end + len(close) :].lstrip()
         if rest:
@@ -269,51 +317,55 @@ class ReplyAssembler:
 
     def _scan(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
         """Text mode: pass text through, stopping at anything that may be ``![alt](url)``."""
-        start = s.find("![")
-        if start == -1:
-            if s.endswith("!"):
-                self._text(state, s[:-1], events)
-                state.hold = "!"
-            else:
-                self._text(state, s, events)
-            return
-        self._text(state, s[:start], events)
-        state.mode = _ALT
-        self._alt(state, s[start:], events)
+        while s:  # a loop, not recursion: one delta may hold thousands of "![" (or images)
+            start = s.find("![")
+            if start == -1:
+                if s.endswith("!"):
+                    self._text(state, s[:-1], events)
+                    state.hold = "!"
+                else:
+                    self._text(state, s, events)
+                return
+            self._text(state, s[:start], events)
+            state.mode = _ALT
+            s = self._alt(state, s[start:], events) or ""
 
-    def _alt(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
-        """`s` starts with ``![``: decide whether it is an image whose URL we should collect."""
-        close = s.find("](", 2)
-        bad = s.find("\n", 2)
+    def _alt(self, state: _ChoiceState, s: str, events: list[Event]) -> str | None:
+        """`s` starts with ``![``: decide whether it is an image whose URL we should collect.
+
+        Returns the text still to scan, or None when everything was used or held back.
+        """
+        # only an alt text shorter than _MAX_ALT counts, however the text was split into deltas
+        close = s.find("](", 2, _MAX_ALT + 1)
+        bad = s.find("\n", 2, _MAX_ALT + 1)
         if close == -1 or (bad != -1 and bad < close):
             if bad == -1 and len(s) <= _MAX_ALT:
                 state.hold = s  # alt text still arriving
-                return
-            self._not_image(state, s, events)
-            return
+                return None
+            return self._not_image(state, s, events)
         url_start = close + 2
         head = s[url_start : url_start + 11]
         if not any(p.startswith(head) or head.startswith(p) for p in _URL_PREFIXES):
-            self._not_image(state, s, events)
-            return
+            return self._not_image(state, s, events)
         if len(head) < 11 and not any(head.startswith(p) for p in _URL_PREFIXES):
             state.hold = s  # prefix not yet decided
-            return
+            return None
         state.mode = _URL
         state.hold = s[:url_start]  # the "![alt](" part, kept for release if this is no image
         state.url_parts = []
-        self._url(state, s[url_start:], events)
+        return self._url(state, s[url_start:], events)
 
-    def _not_image(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
+    def _not_image(self, state: _ChoiceState, s: str, events: list[Event]) -> str:
         state.mode = _TEXT
         self._text(state, s[:2], events)
-        self._scan(state, s[2:], events)
+        return s[2:]
 
-    def _url(self, state: _ChoiceState, s: str, events: list[Event]) -> None:
+    def _url(self, state: _ChoiceState, s: str, events: list[Event]) -> str | None:
+        """Collect the URL; at its ")" emit the image and return the text after it."""
         end = s.find(")")
         if end == -1:
             state.url_parts.append(s)
-            return
+            return None
         state.url_parts.append(s[:end])
         url = "".join(state.url_parts)
         state.url_parts = []
@@ -323,9 +375,7 @@ class ReplyAssembler:
         target = url.strip().split(" ", 1)[0]  # drop an optional "title"
         if not self._image_url(state, target, events):
             self._text(state, prefix + url + ")", events)
-        rest = s[end + 1 :]
-        if rest:
-            self._content(state, rest, events)
+        return s[end + 1 :]
 
     def _flush(self, state: _ChoiceState, events: list[Event]) -> None:
         """Release whatever is held back: nothing more is coming for this choice."""
