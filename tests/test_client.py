@@ -597,3 +597,15 @@ def test_unknown_field_400_is_retried_without_it(client: Client, gw: FakeGateway
     reply = client.chat("hi", extra_body={"thinking": {"type": "enabled"}})
     assert reply.finish_reason == "stop"
     assert "thinking" in gw.requests[0].body and "thinking" not in gw.requests[1].body
+
+
+def test_decompression_bomb_is_bounded(gw: FakeGateway) -> None:
+    with Client(base_url=gw.base_url, api_key=KEY, max_event_bytes=8_000_000) as c:
+        gw.push_fault("gzip_bomb", mb=64)
+        with pytest.raises(ServerError, match="larger than 8,000,000 bytes"):
+            c.chat("bomb")
+        gw.push_fault("gzip_bomb", mb=64)
+        with pytest.raises(StreamError, match="limit"):
+            with c.stream("bomb") as s:
+                s.until_done()
+        assert c.chat("fine").finish_reason == "stop"

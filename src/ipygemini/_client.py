@@ -316,6 +316,56 @@ def build_messages(
     return messages
 
 
+_ERROR_BODY_LIMIT = 1024 * 1024  # an error body longer than this is cut (its start is enough)
+
+
+class _BodyBuffer:
+    """Collects a (decompressed) body while refusing to hold more than `limit` bytes of it.
+
+    A small gzip body can inflate to gigabytes; reading in pieces bounds the memory. With
+    ``cut=True`` the excess is dropped (enough for an error message); else it is an error.
+    """
+
+    def __init__(self, response: httpx.Response, limit: int, *, cut: bool) -> None:
+        self.response, self.limit, self.cut = response, limit, cut
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, piece: bytes) -> bool:
+        """Keep `piece`; False once the limit is reached and reading should stop."""
+        room = self.limit - self.size
+        if len(piece) > room:
+            if not self.cut:
+                raise ServerError(
+                    f"The gateway's response is larger than {self.limit:,} bytes (max_event_bytes).",
+                    status_code=self.response.status_code,
+                )
+            self.parts.append(piece[:room])
+            return False
+        self.parts.append(piece)
+        self.size += len(piece)
+        return True
+
+    def body(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def read_limited(response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
+    buffer = _BodyBuffer(response, limit, cut=cut)
+    for piece in response.iter_bytes():
+        if not buffer.add(piece):
+            break
+    return buffer.body()
+
+
+async def aread_limited(response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
+    buffer = _BodyBuffer(response, limit, cut=cut)
+    async for piece in response.aiter_bytes():
+        if not buffer.add(piece):
+            break
+    return buffer.body()
+
+
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
@@ -510,7 +560,7 @@ class Stream:
 
     def _whole_body(self, response: httpx.Response) -> Iterator[Event]:
         # The gateway ignored stream=true and sent one JSON completion.
-        raw = response.read()
+        raw = read_limited(response, self._client._core.max_event_bytes)
         response.close()
         reply = self._client._core.reply_from_completion(self._client._core.parse_json(raw, "body"))
         self._state.assembler = ReplyAssembler(reply)
@@ -569,7 +619,7 @@ class AsyncStream:
         assert response is not None
         state = self._state
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            raw = await response.aread()
+            raw = await aread_limited(response, self._client._core.max_event_bytes)
             await response.aclose()
             core = self._client._core
             state.assembler = ReplyAssembler(
@@ -736,7 +786,7 @@ class Client(_BaseClient):
             if response.status_code < 400:
                 return response
             try:
-                raw = response.read()
+                raw = read_limited(response, _ERROR_BODY_LIMIT, cut=True)
             except httpx.TransportError:
                 raw = b""
             finally:
@@ -749,7 +799,7 @@ class Client(_BaseClient):
     def _json(self, method: str, path: str, body: Any = None) -> Any:
         response = self._send(method, path, body)
         try:
-            raw = response.read()
+            raw = read_limited(response, self._core.max_event_bytes)
         except httpx.TransportError as exc:
             raise self._core.transport_error(exc) from None
         finally:
@@ -833,7 +883,7 @@ class AsyncClient(_BaseClient):
             if response.status_code < 400:
                 return response
             try:
-                raw = await response.aread()
+                raw = await aread_limited(response, _ERROR_BODY_LIMIT, cut=True)
             except httpx.TransportError:
                 raw = b""
             finally:
@@ -846,7 +896,7 @@ class AsyncClient(_BaseClient):
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
         response = await self._send(method, path, body)
         try:
-            raw = await response.aread()
+            raw = await aread_limited(response, self._core.max_event_bytes)
         except httpx.TransportError as exc:
             raise self._core.transport_error(exc) from None
         finally:

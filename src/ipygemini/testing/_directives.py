@@ -45,6 +45,7 @@ FAULTS: dict[str, str] = {
     "slow": "shorthand for delay=0.05 between chunks",
     "no_usage": "omit the usage chunk",
     "index_bug": "embeddings: every item has index 0 (one-api bug)",
+    "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
 }
 
 # Faults that replace the whole response with an error before anything else happens.
@@ -55,6 +56,7 @@ IMMEDIATE_FAULTS = (
     "model_not_found",
     "array_error",
     "empty_error",
+    "gzip_bomb",
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import hmac
 import json
 import re
@@ -14,6 +15,7 @@ import selectors
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -60,6 +62,14 @@ _STATUS_MESSAGES = {
     524: "a timeout occurred while waiting for the upstream",
     529: "the upstream is overloaded",
 }
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_of_spaces(megabytes: int) -> bytes:
+    """A small gzip stream that inflates to `megabytes` MB of spaces (a decompression bomb)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b" " * (1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
 
 
 def _mask(value: str) -> str:
@@ -324,7 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "chat" and isinstance(body, Mapping):
             _, found = read_prompt(body)
             directives.add(found.faults, found.options)
-        self._immediate_fault(directives, body)
+        if self._immediate_fault(directives, body):
+            return
         if route == "models":
             self._send_plain(200, models_body(gateway.model_prefix), directives)
         elif route.startswith("model:"):
@@ -335,10 +346,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._chat(body, directives)
 
-    def _immediate_fault(self, directives: Directives, body: Any) -> None:
+    def _immediate_fault(self, directives: Directives, body: Any) -> bool:
+        """Answer with the queued fault if it replaces the whole response; True if it did."""
         fault = directives.immediate_fault()
         if fault is None:
-            return
+            return False
         rid = self.request_id
         if fault == "reset":
             raise _Aborted
@@ -368,6 +380,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if fault == "empty_error":
             raise GatewayError(directives.get_int("code", 429), None)
+        if fault == "gzip_bomb":
+            data = _gzip_of_spaces(directives.get_int("mb", 100))
+            stream = isinstance(body, Mapping) and body.get("stream") is True
+            kind = "text/event-stream" if stream else "application/json"
+            headers = {"Content-Type": kind, "Content-Encoding": "gzip"}
+            self._start(200, {**headers, "Content-Length": str(len(data))})
+            self._write(data)
+            return True
+        return False
 
     def _send_plain(self, status: int, body: Any, directives: Directives) -> None:
         """A JSON answer, honouring stall (pause first) and disconnect (cut the body)."""
