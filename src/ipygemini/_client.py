@@ -227,6 +227,14 @@ class _Core:
             extra_body=extra_body,
         )
 
+    def request_args(self, path: str, body: Any, stream: bool) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client.build_request`` (the same for sync and async)."""
+        headers = dict(self.headers)
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        timeout = self.stream_timeout if stream else self.timeout
+        return {"url": self.url(path), "json": body, "headers": headers, "timeout": timeout}
+
     def retry_after_transport(self, attempt: int, exc: Exception) -> float:
         """Seconds to wait before retrying a request that failed before any byte, or raise."""
         if isinstance(exc, _TRANSPORT_BEFORE_RESPONSE) and attempt < self.max_retries:
@@ -770,14 +778,8 @@ class Client(_BaseClient):
         self, method: str, path: str, body: Any = None, *, stream: bool = False
     ) -> httpx.Response:
         core = self._core
-        headers = dict(core.headers)
-        if stream:
-            headers["Accept"] = "text/event-stream"
-        timeout = core.stream_timeout if stream else core.timeout
         for attempt in range(core.max_retries + 1):
-            request = self._http.build_request(
-                method, core.url(path), json=body, headers=headers, timeout=timeout
-            )
+            request = self._http.build_request(method, **core.request_args(path, body, stream))
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
@@ -867,14 +869,8 @@ class AsyncClient(_BaseClient):
         self, method: str, path: str, body: Any = None, *, stream: bool = False
     ) -> httpx.Response:
         core = self._core
-        headers = dict(core.headers)
-        if stream:
-            headers["Accept"] = "text/event-stream"
-        timeout = core.stream_timeout if stream else core.timeout
         for attempt in range(core.max_retries + 1):
-            request = self._http.build_request(
-                method, core.url(path), json=body, headers=headers, timeout=timeout
-            )
+            request = self._http.build_request(method, **core.request_args(path, body, stream))
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.TransportError as exc:

@@ -30,6 +30,31 @@ __all__ = [
 ]
 
 
+# What Gemini accepts as inline data (new-api's whitelist, PROTOCOL.md §3.1).
+GEMINI_MIME_TYPES = frozenset(
+    {
+        "application/pdf",
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/wav",
+        "image/png",
+        "image/jpeg",
+        "image/jpg",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "text/plain",
+        "video/mov",
+        "video/mpeg",
+        "video/mp4",
+        "video/mpg",
+        "video/avi",
+        "video/wmv",
+        "video/mpegps",
+        "video/flv",
+    }
+)
+
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ._types import GeneratedImage, Reply, sniff_mime
+from ._types import GEMINI_MIME_TYPES, GeneratedImage, Reply, sniff_mime
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,29 +40,7 @@ SUPPORTED = (
     "a file path (image, PDF, text, CSV), bytes, an http(s) URL, or a str of text"
 )
 
-# What Gemini accepts inline (PROTOCOL.md §3.1); anything else is converted or refused.
-GEMINI_MIME = frozenset(
-    {
-        "application/pdf",
-        "audio/mpeg",
-        "audio/mp3",
-        "audio/wav",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/heic",
-        "image/heif",
-        "text/plain",
-        "video/mov",
-        "video/mpeg",
-        "video/mp4",
-        "video/mpg",
-        "video/avi",
-        "video/wmv",
-        "video/mpegps",
-        "video/flv",
-    }
-)
+GEMINI_MIME = GEMINI_MIME_TYPES  # anything else is converted or refused
 _CONVERTIBLE_IMAGES = frozenset({"image/gif", "image/bmp", "image/tiff", "image/x-icon"})
 _TEXT_SUFFIXES = frozenset(
     ".txt .md .markdown .py .json .jsonl .tsv .yaml .yml .toml .html .htm .xml .log .rst .ini "

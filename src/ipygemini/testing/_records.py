@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._png import image_size
+from .._types import GEMINI_MIME_TYPES, sniff_mime
 
 __all__ = [
     "SUPPORTED_MIME_TYPES",
@@ -30,50 +31,9 @@ __all__ = [
 
 AttachmentKind = Literal["image_url", "file", "input_audio"]
 
-# new-api's whitelist for inline data sent to a native Gemini channel (PROTOCOL.md §3.1).
-SUPPORTED_MIME_TYPES = frozenset(
-    {
-        "application/pdf",
-        "audio/mpeg",
-        "audio/mp3",
-        "audio/wav",
-        "image/png",
-        "image/jpeg",
-        "image/jpg",
-        "image/webp",
-        "image/heic",
-        "image/heif",
-        "text/plain",
-        "video/mov",
-        "video/mpeg",
-        "video/mp4",
-        "video/mpg",
-        "video/avi",
-        "video/wmv",
-        "video/mpegps",
-        "video/flv",
-    }
-)
+SUPPORTED_MIME_TYPES = GEMINI_MIME_TYPES  # new-api's whitelist for a native Gemini channel
 
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.DOTALL)
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"%PDF-", "application/pdf"),
-)
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The MIME type of `data` from its magic number, or None."""
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def decode_data_url(url: str) -> tuple[str | None, bytes]:
