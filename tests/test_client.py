@@ -609,3 +609,37 @@ def test_decompression_bomb_is_bounded(gw: FakeGateway) -> None:
             with c.stream("bomb") as s:
                 s.until_done()
         assert c.chat("fine").finish_reason == "stop"
+
+
+def test_gateway_that_ignores_stream_still_gives_events(client: Client, gw: FakeGateway) -> None:
+    with client.stream("[fake:ignore_stream] hi", thinking=True) as s:
+        reply = s.reply
+        events = list(s)
+    assert s.reply is reply  # the same object the caller held before iterating
+    assert "".join(e.text for e in events if e.type == "text") == reply.text
+    assert reply.text == answer_for(last_body(gw)) and reply.reasoning
+    assert [e.type for e in events].count("finish") == 1
+
+
+def test_events_before_a_failure_are_all_yielded(client: Client) -> None:
+    shown = []
+    with (
+        pytest.raises(StreamError),
+        client.stream("[fake:error_event after=4 chunk_chars=3] hi") as s,
+    ):
+        for event in s:
+            if event.type == "text":
+                shown.append(event.text)
+    assert "".join(shown) == s.reply.text != ""
+
+
+def test_async_gateway_that_ignores_stream(gw: FakeGateway) -> None:
+    async def main() -> None:
+        async with AsyncClient(base_url=gw.base_url, api_key=KEY) as c:
+            stream = c.stream("[fake:ignore_stream] hi")
+            reply = stream.reply
+            async with stream:
+                texts = [e.text async for e in stream if e.type == "text"]
+            assert stream.reply is reply and "".join(texts) == reply.text != ""
+
+    run(main())

@@ -416,13 +416,18 @@ class RawChunks(Sequence[Any]):
 
 
 class _StreamState:
-    """Bytes → SSE events → chunks → `Reply` events, for one streamed response. No I/O."""
+    """Bytes → SSE events → chunks → `Reply` events, for one streamed response. No I/O.
+
+    It never raises: a failure sets `error` (the `StreamError` to raise) after the events that
+    came before it, so a front end shows exactly what the reply holds.
+    """
 
     def __init__(self, core: _Core, reply: Reply) -> None:
         self.core = core
         self.decoder = SSEDecoder(max_event_bytes=core.max_event_bytes)
         self.assembler = ReplyAssembler(reply)
-        self.done = False  # [DONE] seen or end of body reached
+        self.done = False  # [DONE] seen, end of body reached, or failed
+        self.error: StreamError | None = None
         self.raw = RawChunks()
         reply.raw = self.raw
 
@@ -433,13 +438,12 @@ class _StreamState:
     def feed(self, data: bytes) -> list[Event]:
         if self.done:
             return []  # whatever follows [DONE] is ignored
+        out: list[Event] = []
         try:
             sse_events = self.decoder.feed(data)
         except ValueError as exc:
-            raise self.fail(str(exc)) from None
-        if not sse_events:
-            return []
-        out: list[Event] = []
+            self._fail(str(exc), out)
+            return out
         feed = self.assembler.feed_into
         keep = self.raw.payloads.append
         for sse in sse_events:
@@ -452,17 +456,20 @@ class _StreamState:
             except ValueError:
                 if not payload.strip():
                     continue
-                raise self.fail(
-                    f"the gateway sent an event that is not JSON: {payload[:60]!r}"
-                ) from None
+                self._fail(f"the gateway sent an event that is not JSON: {payload[:60]!r}", out)
+                return out
             if chunk.__class__ is dict and "error" in chunk and not chunk.get("choices"):
                 err = self.core.status_error(500, payload)
-                raise self.fail(f"the gateway reported an error mid-stream: {err.message}")
+                self._fail(f"the gateway reported an error mid-stream: {err.message}", out)
+                return out
             keep(payload)
             feed(chunk, out)
         return out
 
     def end(self) -> list[Event]:
+        """The body ended: a last unterminated event, held-back text, truncation."""
+        if self.error is not None:
+            return []
         try:
             events = self.decoder.close()
         except ValueError:
@@ -471,24 +478,36 @@ class _StreamState:
         for sse in events:
             if sse.data != b"[DONE]":
                 try:
-                    out.extend(self.assembler.feed(json.loads(sse.data)))
+                    self.assembler.feed_into(json.loads(sse.data), out)
                 except ValueError:
                     pass
         out.extend(self.assembler.finish())
         self.done = True
         return out
 
-    def fail(self, message: str) -> StreamError:
-        self.assembler.finish()
-        error = StreamError(f"Stream failed: {message}.", reply=self.reply)
-        self.reply.error = error
+    def whole(self, raw: bytes) -> list[Event]:
+        """The gateway ignored ``stream: true`` and sent one JSON completion: fold it in."""
+        obj = self.core.parse_json(raw, "body")
+        self.core.check_body_error(obj)
+        events = self.assembler.feed(obj)
+        events.extend(self.assembler.finish(streamed=False))
+        self.reply.raw = obj
         self.done = True
-        return error
+        return events
 
-    def transport_failure(self, exc: Exception) -> StreamError:
+    def _fail(self, message: str, out: list[Event]) -> None:
+        out.extend(self.assembler.finish())
+        self.error = StreamError(f"Stream failed: {message}.", reply=self.reply)
+        self.reply.error = self.error
+        self.done = True
+
+    def transport_failure(self, exc: Exception) -> list[Event]:
+        out: list[Event] = []
         if isinstance(exc, httpx.TimeoutException):
-            return self.fail(f"no data for {self.core.idle_timeout:g} s (idle_timeout)")
-        return self.fail(f"the connection broke ({type(exc).__name__})")
+            self._fail(f"no data for {self.core.idle_timeout:g} s (idle_timeout)", out)
+        else:
+            self._fail(f"the connection broke ({type(exc).__name__})", out)
+        return out
 
     def interrupted(self) -> None:
         if not self.done:
@@ -549,31 +568,32 @@ class Stream:
         assert response is not None
         state = self._state
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            yield from self._whole_body(response)
+            try:
+                raw = read_limited(response, state.core.max_event_bytes)
+            finally:
+                response.close()
+            yield from state.whole(raw)
             return
         try:
             for data in response.iter_bytes():
                 events = state.feed(data)
                 if events:
                     yield from events
+                if state.error is not None:
+                    break
                 # after [DONE] keep reading to the end of the body, so the connection is reused
         except httpx.TransportError as exc:
-            raise state.transport_failure(exc) from None
+            last = state.transport_failure(exc)
         except BaseException:
             state.interrupted()
             response.close()
             raise
-        yield from state.end()
+        else:
+            last = state.end()
         response.close()
-
-    def _whole_body(self, response: httpx.Response) -> Iterator[Event]:
-        # The gateway ignored stream=true and sent one JSON completion.
-        raw = read_limited(response, self._client._core.max_event_bytes)
-        response.close()
-        reply = self._client._core.reply_from_completion(self._client._core.parse_json(raw, "body"))
-        self._state.assembler = ReplyAssembler(reply)
-        self._state.done = True
-        yield from ()
+        yield from last
+        if state.error is not None:
+            raise state.error
 
     def until_done(self) -> Reply:
         """Read the rest of the stream and return the finished reply."""
@@ -627,27 +647,32 @@ class AsyncStream:
         assert response is not None
         state = self._state
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            raw = await aread_limited(response, self._client._core.max_event_bytes)
-            await response.aclose()
-            core = self._client._core
-            state.assembler = ReplyAssembler(
-                core.reply_from_completion(core.parse_json(raw, "body"))
-            )
-            state.done = True
+            try:
+                raw = await aread_limited(response, state.core.max_event_bytes)
+            finally:
+                await response.aclose()
+            for event in state.whole(raw):
+                yield event
             return
         try:
             async for data in response.aiter_bytes():
                 for event in state.feed(data):
                     yield event
+                if state.error is not None:
+                    break
         except httpx.TransportError as exc:
-            raise state.transport_failure(exc) from None
+            last = state.transport_failure(exc)
         except BaseException:
             state.interrupted()
             await response.aclose()
             raise
-        for event in state.end():
-            yield event
+        else:
+            last = state.end()
         await response.aclose()
+        for event in last:
+            yield event
+        if state.error is not None:
+            raise state.error
 
     async def until_done(self) -> Reply:
         async for _ in self:

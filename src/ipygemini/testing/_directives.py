@@ -45,6 +45,7 @@ FAULTS: dict[str, str] = {
     "slow": "shorthand for delay=0.05 between chunks",
     "no_usage": "omit the usage chunk",
     "index_bug": "embeddings: every item has index 0 (one-api bug)",
+    "ignore_stream": "answer a streaming request with one JSON completion (no SSE)",
     "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
 }
 

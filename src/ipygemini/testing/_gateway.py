@@ -428,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
             image_url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         created = int(time.time())
         no_usage = directives.has("no_usage")
-        if not body.get("stream"):
+        if not body.get("stream") or directives.has("ignore_stream"):
             if directives.has("error_event"):
                 message = f"upstream error: overloaded (request id: {self.request_id})"
                 raise GatewayError(500, error_body(message, "upstream_error", "500"))

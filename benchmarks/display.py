@@ -1,0 +1,256 @@
+"""What the live %%gemini display costs: iopub traffic, kernel CPU and wall time, in a real kernel.
+
+Runs the magic on a 2,000- and a 20,000-chunk answer from FakeGateway (served by a separate
+process), instantly and paced at 250 chunks/s, next to the same stream consumed with no display,
+and measures ``%load_ext ipygemini``. Usage: ``python benchmarks/display.py [--quick]``.
+Goals: bytes <= 10x the final output, <= 20 updates/s plus one per finished block, paced wall
+time <= 1.05x the stream without display, %load_ext <= 100 ms importing nothing heavy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ipygemini.testing import answer_for
+
+CHUNK_CHARS = 12
+PACED_DELAY = 1 / 250
+HEAVY = ("ipywidgets", "pandas", "matplotlib", "PIL", "numpy", "httpx", "markdown_it", "nh3")
+
+MAGIC_CELL = """\
+import time as _t, json as _j
+_c0, _w0 = _t.process_time(), _t.perf_counter()
+get_ipython().run_cell_magic("gemini", "", {prompt!r})
+print("BENCH" + _j.dumps({{"cpu": _t.process_time() - _c0, "wall": _t.perf_counter() - _w0}}))
+"""
+
+PLAIN_CELL = """\
+import time as _t, json as _j
+from ipygemini import Client as _Client
+_client = _Client()
+_c0, _w0 = _t.process_time(), _t.perf_counter()
+with _client.stream({prompt!r}) as _s:
+    for _e in _s:
+        pass
+print("BENCH" + _j.dumps({{"cpu": _t.process_time() - _c0, "wall": _t.perf_counter() - _w0}}))
+"""
+
+LOAD_PROBE = """
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+before = set(sys.modules)
+t0 = time.perf_counter()
+ip.run_line_magic("load_ext", "ipygemini")
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def words_for_chunks(chunks: int) -> int:
+    """The [fake:words=N] that makes the answer about `chunks` chunks long."""
+    lo, hi = 1, chunks * 4
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if answer_chunks(mid) < chunks:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def prompt_for(words: int, delay: float) -> str:
+    return f"Benchmark [fake:words={words}] [fake:delay={delay:g}]"
+
+
+def answer_text(words: int) -> str:
+    body = {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": prompt_for(words, 0)}],
+    }
+    return answer_for(body)
+
+
+def answer_chunks(words: int) -> int:
+    return math.ceil(len(answer_text(words)) / CHUNK_CHARS)
+
+
+@dataclass
+class Result:
+    messages: int
+    bytes: int
+    updates: int
+    renders: int
+    final_bytes: int
+    cpu: float
+    wall: float
+    blocks: int
+
+
+class Kernel:
+    def __init__(self, env: dict[str, str]) -> None:
+        from jupyter_client import KernelManager
+
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code: str, timeout: float = 600) -> list[dict[str, Any]]:
+        msg_id = self.kc.execute(code)
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(code[:60]) from None
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    return messages
+                continue
+            messages.append(msg)
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+def wire_size(msg: dict[str, Any]) -> int:
+    parts = {k: msg[k] for k in ("header", "parent_header", "metadata", "content")}
+    return len(json.dumps(parts, default=str).encode())
+
+
+def measure(kernel: Kernel, code: str) -> Result:
+    messages = kernel.run(code)
+    numbers: dict[str, float] = {}
+    shown: list[dict[str, Any]] = []
+    finals: dict[str, dict[str, Any]] = {}
+    counted = []
+    for msg in messages:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream" and "BENCH" in content["text"]:
+            numbers = json.loads(content["text"].split("BENCH", 1)[1])
+            continue
+        if kind == "error":
+            raise RuntimeError("\n".join(content["traceback"]))
+        if kind in ("execute_input",):
+            continue
+        counted.append(msg)
+        display_id = content.get("transient", {}).get("display_id")
+        if kind == "display_data":
+            shown.append(content)
+            if display_id:
+                finals[display_id] = content["data"]
+        elif kind == "update_display_data":
+            finals[display_id] = content["data"]
+    final = [finals.get(c.get("transient", {}).get("display_id"), c["data"]) for c in shown]
+    updates = [m for m in counted if m["msg_type"] == "update_display_data"]
+    renders = [m for m in updates if m["content"]["data"] != {"text/plain": ""}]
+    blocks = sum(1 for d in final if d != {"text/plain": ""})
+    return Result(
+        messages=len(counted),
+        bytes=sum(wire_size(m) for m in counted),
+        updates=len(updates),
+        renders=len(renders),
+        final_bytes=sum(len(json.dumps(d).encode()) for d in final),
+        cpu=float(numbers.get("cpu", 0.0)),
+        wall=float(numbers.get("wall", 0.0)),
+        blocks=blocks,
+    )
+
+
+def load_ext_numbers(runs: int = 5) -> tuple[float, list[str]]:
+    times: list[float] = []
+    heavy: set[str] = set()
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", LOAD_PROBE], capture_output=True, text=True, check=True
+        )
+        result = json.loads(out.stdout)
+        times.append(result["seconds"])
+        new = set(result["new"])
+        heavy |= {m for m in HEAVY if m in new or any(n.startswith(m + ".") for n in new)}
+    return statistics.median(times), sorted(heavy)
+
+
+def start_gateway() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ipygemini.testing", "--port", "0", "--api-key", "bench-key"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = line.rsplit(" ", 1)[-1].strip()
+    return proc, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the paced 20,000-chunk run")
+    args = parser.parse_args()
+    gateway, url = start_gateway()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
+    env.update(GEMINI_BASE_URL=url, GEMINI_API_KEY="bench-key")
+    kernel = Kernel(env)
+    rows: list[tuple[str, Result, Result]] = []
+    try:
+        kernel.run("%load_ext ipygemini")
+        kernel.run("%%gemini\nwarm up")  # first-use imports (httpx, markdown-it) out of the way
+        for chunks in (2_000, 20_000):
+            words = words_for_chunks(chunks)
+            for label, delay in (("instant", 0.0), ("250/s", PACED_DELAY)):
+                if args.quick and chunks == 20_000 and delay:
+                    continue
+                prompt = prompt_for(words, delay)
+                shown = measure(kernel, MAGIC_CELL.format(prompt=prompt))
+                plain = measure(kernel, PLAIN_CELL.format(prompt=prompt))
+                rows.append((f"{answer_chunks(words):,} chunks {label}", shown, plain))
+    finally:
+        kernel.close()
+        gateway.terminate()
+        gateway.wait(5)
+    load_seconds, heavy = load_ext_numbers()
+
+    head = (
+        f"{'answer':<24}{'iopub msgs':>11}{'bytes':>12}{'final':>10}{'bytes/final':>12}"
+        f"{'renders':>8}{'limit':>7}{'renders/s':>10}{'outputs':>8}{'CPU s':>7}{'CPU plain':>10}"
+        f"{'wall s':>8}{'wall ratio':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    for label, r, p in rows:
+        limit = math.floor(r.wall * 20) + 1
+        print(
+            f"{label:<24}{r.messages:>11,}{r.bytes:>12,}{r.final_bytes:>10,}"
+            f"{r.bytes / r.final_bytes:>12.2f}{r.renders:>8,}{limit:>7,}"
+            f"{r.renders / r.wall:>10.1f}{r.blocks:>8,}{r.cpu:>7.2f}{p.cpu:>10.2f}"
+            f"{r.wall:>8.2f}{r.wall / p.wall:>11.3f}"
+        )
+    print()
+    print("bytes: every iopub message of the cell as JSON (header, parent, metadata, content);")
+    print("final: the outputs a saved notebook keeps. renders: live updates of the open block")
+    print("(limit: 20/s of wall time, plus the first); each finished block adds one display_data,")
+    print("one placeholder handle and at most one revert of it. outputs: non-empty final outputs.")
+    print("CPU plain / wall ratio: the same stream consumed in the kernel with no display; the")
+    print("wall ratio matters for the paced rows (instant rows are CPU-bound by construction).")
+    print(f"%load_ext ipygemini: {load_seconds * 1000:.1f} ms (median of 5 fresh interpreters);")
+    print(f"heavy modules imported by it: {', '.join(heavy) if heavy else 'none'}")
+
+
+if __name__ == "__main__":
+    main()

