@@ -38,6 +38,7 @@ from ._types import (
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, AsyncStream, Client, Stream
+    from .panel import ChatPanel
 
 __version__ = "0.1.0"
 
@@ -47,6 +48,7 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "ChatPanel",
     "Choice",
     "Client",
     "ConnectionError",
@@ -70,6 +72,8 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "__version__",
+    "connect",
+    "connect_async",
 ]
 
 _LAZY = {"Client", "AsyncClient", "Stream", "AsyncStream"}
@@ -80,7 +84,30 @@ def __getattr__(name: str) -> Any:
         from . import _client
 
         return getattr(_client, name)
+    if name == "ChatPanel":  # imports ipywidgets: only when asked for
+        from .panel import ChatPanel
+
+        return ChatPanel
     raise AttributeError(f"module 'ipygemini' has no attribute {name!r}")
+
+
+def connect(**options: Any) -> Client:
+    """A `Client` for the arguments and environment — or, when nothing is configured (no key,
+    no base URL), one on the built-in offline gateway, announced once on stderr."""
+    from . import _offline
+    from ._client import Client
+
+    key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
+    return Client(api_key=key, base_url=url, **options)
+
+
+def connect_async(**options: Any) -> AsyncClient:
+    """`connect` for asyncio: an `AsyncClient`, offline when nothing is configured."""
+    from . import _offline
+    from ._client import AsyncClient
+
+    key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
+    return AsyncClient(api_key=key, base_url=url, **options)
 
 
 def load_ipython_extension(ipython: Any) -> None:

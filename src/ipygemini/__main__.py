@@ -7,7 +7,6 @@ built-in offline FakeGateway so a first run works on any machine, and says so.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from contextlib import ExitStack
 
@@ -31,22 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
 
+    from . import _offline
     from ._client import Client
 
     with ExitStack() as stack:
-        options: dict[str, object] = {}
-        if args.offline or not os.environ.get("GEMINI_API_KEY"):
-            from .testing import FakeGateway
-
-            gateway = stack.enter_context(FakeGateway(delay=0.01))
-            options = {"base_url": gateway.base_url, "api_key": gateway.api_key}
-            print(
-                "No GEMINI_API_KEY set: answering from ipygemini's built-in OFFLINE gateway.\n"
-                "Set GEMINI_API_KEY (and GEMINI_BASE_URL for a gateway such as Fast-Token) for real answers.\n",
-                file=sys.stderr,
-            )
+        if args.offline:
+            gw = _offline.gateway()
+            _offline.notice_once()
+            key: str | None = gw.api_key
+            url: str | None = gw.base_url
+        else:
+            key, url, _ = _offline.resolve(None, None)
         try:
-            client = stack.enter_context(Client(model=args.model, **options))  # type: ignore[arg-type]
+            client = stack.enter_context(Client(api_key=key, base_url=url, model=args.model))
             with client.stream(prompt, thinking=args.thinking) as stream:
                 in_thought = False
                 for event in stream:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from . import _offline
 from ._conversation import Conversation
 from ._errors import GeminiError, MissingKeyError
 from ._settings import FORMATS, Gemini
@@ -296,6 +297,7 @@ class GeminiMagics(Magics):
         self._client: Client | None = None
         self._client_key: tuple[Any, ...] | None = None
         self._offline: FakeGateway | None = None
+        self._auto_offline = False  # offline because nothing was configured (not %gemini offline)
         self._parser: _Parser | None = None
 
     # -- settings and client --------------------------------------------------------------------
@@ -308,6 +310,14 @@ class GeminiMagics(Magics):
 
     def _effective(self) -> dict[str, Any]:
         s = self.settings
+        nothing = _offline.nothing_configured(self._api_key, s.base_url)
+        if self._offline is None and nothing:
+            self._offline = _offline.gateway()  # a first run without a key: answer offline
+            self._auto_offline = True
+            _offline.notice_once()
+        elif self._auto_offline and not nothing:
+            self._offline = None  # a key or gateway was configured since: use it
+            self._auto_offline = False
         if self._offline is not None:
             base_url: str | None = self._offline.base_url
             key: str | None = self._offline.api_key
@@ -353,9 +363,7 @@ class GeminiMagics(Magics):
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self._offline is not None:
-            self._offline.stop()
-            self._offline = None
+        self._offline = None  # the shared offline gateway itself stops at exit
 
     @property
     def ip(self) -> Any:
@@ -787,9 +795,8 @@ class GeminiMagics(Magics):
                 print("Offline mode is off: answers come from the configured gateway again.")
             return
         if self._offline is None:
-            from .testing import FakeGateway
-
-            self._offline = FakeGateway(delay=0.01).start()
+            self._offline = _offline.gateway()
+        self._auto_offline = False
         print(
             "OFFLINE mode: answers now come from ipygemini's built-in fake gateway at "
             f"{self._offline.base_url}, not from Gemini. They are canned and free; "
@@ -797,9 +804,7 @@ class GeminiMagics(Magics):
         )
 
     def _stop_offline(self) -> None:
-        if self._offline is not None:
-            self._offline.stop()
-            self._offline = None
+        self._offline = None  # the shared gateway keeps running for other users (the panel)
 
 
 # --- extension entry points ---------------------------------------------------------------------
@@ -813,6 +818,8 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = GeminiMagics(ipython)
     ipython.register_magics(magics)
+    if _offline.nothing_configured():
+        _offline.notice_once()
     ipython.configurables.append(magics.settings)
     _LOADED[id(ipython)] = magics
 
