@@ -663,3 +663,18 @@ def test_key_appears_in_no_message(kernel: KernelSession) -> None:
     dump = json.dumps(kernel.all_messages, default=str)
     assert KERNEL_KEY not in dump
     assert KERNEL_KEY[:-4] not in dump
+
+
+def test_panel_command_shares_the_conversation(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("p = get_ipython().run_line_magic('gemini', 'panel shared')\nprint(repr(p))"))
+    ok(kernel.run("%%gemini -c shared\nFirst question"))
+    cell = ok(
+        kernel.run("r = await p.send('Second question')\nprint(p.conversation.turns, r.status)")
+    )
+    assert cell.stdout.strip().endswith("2 complete")
+    body = magic_gateway.requests[-1].body
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    bad = kernel.run("%gemini panel a b")
+    assert "at most one conversation name" in json.dumps(bad.messages, default=str)

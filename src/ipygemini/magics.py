@@ -57,7 +57,7 @@ _PLACEHOLDER = re.compile(
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
 _ASPECT = re.compile(r"\d{1,2}:\d{1,2}")
 _IMAGE_SIZE = re.compile(r"\d{1,2}[Kk]")
-_COMMANDS = ("models", "config", "login", "reset", "history", "offline", "help")
+_COMMANDS = ("models", "config", "login", "reset", "history", "offline", "panel", "help")
 
 
 class PromptError(GeminiError):
@@ -565,8 +565,13 @@ class GeminiMagics(Magics):
                 shown.catch_up(reply)
                 self._finish(view, reply, model, started, offline)
             raise
-        except (GeminiError, AttachmentError):
+        except (GeminiError, AttachmentError) as exc:
             view.close()
+            if reply is None and isinstance(exc, GeminiError):
+                from ._types import Reply
+
+                reply = Reply(error=exc)  # _gemini says the request failed, and why
+                self._keep(reply, output)
             raise
         except ValueError as exc:
             view.close()
@@ -611,6 +616,7 @@ class GeminiMagics(Magics):
             "reset": self._cmd_reset,
             "history": self._cmd_history,
             "offline": self._cmd_offline,
+            "panel": self._cmd_panel,
         }
         handler = handlers.get(command)
         if handler is None:
@@ -632,6 +638,7 @@ class GeminiMagics(Magics):
             "%gemini reset [NAME]      forget a conversation's turns (all of them without NAME)\n"
             "%gemini history [NAME]    show a conversation (default: 'default')\n"
             "%gemini offline [off]     answer from a built-in fake gateway (no key, no network)\n"
+            "%gemini panel [NAME]      open a chat panel on conversation NAME (default: 'default')\n"
             "%gemini help              this list\n"
             "Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'"
         )
@@ -767,6 +774,26 @@ class GeminiMagics(Magics):
         found.reset()
         kept = " (its system prompt stays)" if found.system else ""
         print(f"Forgot the turns of conversation {name!r}{kept}.")
+
+    def _cmd_panel(self, rest: list[str]) -> Any:
+        """A ChatPanel with these settings, continuing the conversation ``%%gemini -c NAME`` uses."""
+        if len(rest) > 1:
+            raise UsageError("%gemini panel takes at most one conversation name")
+        name = rest[0] if rest else "default"
+        conversation = self.conversations.get(name)
+        if conversation is None:
+            conversation = self.conversations[name] = Conversation(
+                name, self.settings.system or None
+            )
+        from .panel import ChatPanel
+
+        options = self._effective()
+        return ChatPanel(
+            api_key=options["api_key"],
+            base_url=options["base_url"],
+            model=options["model"],
+            conversation=conversation,
+        )
 
     def _cmd_history(self, rest: list[str]) -> None:
         if len(rest) > 1:
