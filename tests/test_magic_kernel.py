@@ -678,3 +678,9 @@ def test_panel_command_shares_the_conversation(
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     bad = kernel.run("%gemini panel a b")
     assert "at most one conversation name" in json.dumps(bad.messages, default=str)
+
+
+def test_line_help_lists_the_cell_options(kernel: KernelSession) -> None:
+    cell = ok(kernel.run("%gemini --help"))
+    text = json.dumps([m["content"] for m in cell.messages], default=str)
+    assert "--thinking" in text and "%gemini models" in text

@@ -136,7 +136,7 @@ def _resolve(expr: str, namespace: dict[str, Any]) -> Any:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"%%gemini: {message} (see %%gemini --help)")
+        raise UsageError(f"%%gemini: {message} (see %gemini --help)")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(message or "%%gemini: invalid options")
@@ -606,6 +606,8 @@ class GeminiMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%gemini: cannot read {line!r} ({exc})") from None
         if not argv or argv[0] in ("help", "-h", "--help"):
+            if argv and argv[0] != "help":
+                print(self.parser.format_help())  # the cell magic's options
             print(self.help_text())
             return None
         command, rest = argv[0], argv[1:]
@@ -628,7 +630,7 @@ class GeminiMagics(Magics):
 
     def help_text(self) -> str:
         return (
-            "%%gemini [options]  (cell magic; the cell is the prompt; %%gemini --help for options)\n"
+            "%%gemini [options]  (cell magic; the cell is the prompt; %gemini --help for options)\n"
             "%gemini models            list the gateway's models\n"
             "%gemini config            show the effective settings (the key is masked)\n"
             "%gemini config KEY=VALUE  change a setting ("
