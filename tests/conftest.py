@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import _reliability
 from ipygemini.testing import FakeGateway
 
 KERNEL_KEY = "sk-ipygemini-TEST-KEY-7c1f9d2e-do-not-leak"
@@ -183,3 +184,65 @@ def kernel(magic_gateway: FakeGateway) -> Iterator[KernelSession]:
         yield session
     finally:
         session.shutdown()
+
+
+# --- the reliability report (issue 7) ----------------------------------------------------------
+# Reliability tests record what they proved through the `reliability` fixture; a figure is kept
+# only if its test passed. At the end of the session the figures go to
+# build/reliability/figures.json, and docs/RELIABILITY.md is rendered from them when every
+# reliability module ran, nothing in them failed and nothing was deselected.
+
+_FIGURES = pytest.StashKey[_reliability.Figures]()
+_NOTE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_FIGURES] = _reliability.Figures()
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> _reliability.Recorder:
+    """Record a figure for docs/RELIABILITY.md: ``reliability.record(section, **data)``."""
+    return request.config.stash[_FIGURES].recorder(request.node.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if _reliability.Figures.module_of(item.nodeid) is not None:
+        reason = None
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        item.config.stash[_FIGURES].report(item.nodeid, call.when, report.outcome, reason)
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    figures = session.config.stash[_FIGURES]
+    figures.collected = {
+        item.nodeid for item in session.items if figures.module_of(item.nodeid) is not None
+    }
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _reliability.Figures.module_of(item.nodeid) is not None:
+            item.config.stash[_FIGURES].deselected += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    figures = session.config.stash.get(_FIGURES, None)
+    if figures is None or not figures.outcomes:
+        return  # no reliability test ran
+    path, report, why = _reliability.write(figures)
+    if report is not None:
+        note = f"reliability: wrote {report.relative_to(_reliability.ROOT)}"
+    else:
+        note = f"reliability: figures in {path}; docs/RELIABILITY.md kept ({why})"
+    session.config.stash[_NOTE] = note
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    note = terminalreporter.config.stash.get(_NOTE, None)
+    if note:
+        terminalreporter.write_line(note)

@@ -234,7 +234,7 @@ def test_oversized_attachment_names_size_and_setting(tmp_path: Path) -> None:
     with pytest.raises(AttachmentError) as info:
         to_content_parts([path], max_bytes=1_000_000)
     message = str(info.value)
-    assert "big.pdf" in message and "2.0 MB" in message and "max_attachment_mb" in message
+    assert "big.pdf" in message and "2.0 MB" in message and "max_bytes=N" in message
     with pytest.raises(AttachmentError, match="frame"):
         to_content_parts([Attachment(pd.DataFrame({"a": range(100_000)}), "frame")], max_bytes=1000)
 

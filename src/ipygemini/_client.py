@@ -32,6 +32,7 @@ from ._errors import (
     StreamError,
     TimeoutError,
     error_for_status,
+    sentence,
 )
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body, validate_options
@@ -265,7 +266,7 @@ class _Core:
     def parse_json(self, raw: bytes, what: str) -> Any:
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             preview = raw[:80].decode("utf-8", "replace")
             raise ServerError(
                 f"The gateway sent a {what} that is not JSON: {preview!r}.", status_code=200
@@ -295,7 +296,22 @@ class _Core:
         where = urlsplit(self.base_url).netloc
         if isinstance(exc, httpx.TimeoutException):
             return TimeoutError(f"Timed out talking to {where} ({type(exc).__name__}).")
-        return ConnectionError(f"Could not reach {where}: {exc or type(exc).__name__}.")
+        return ConnectionError(f"Could not reach {where}: {os_reason(exc)}.")
+
+
+def os_reason(exc: BaseException) -> str:
+    """The operating system's reason behind a transport error (``[Errno 111] Connection
+    refused``), the same for the sync and the async client (anyio only says "All connection
+    attempts failed" and keeps the reason in the exception chain)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and isinstance(seen.errno, int):
+            text = os.strerror(seen.errno) if seen.errno > 0 else seen.strerror
+            return f"[Errno {seen.errno}] {text or seen}"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
 
 
 def build_messages(
@@ -325,6 +341,29 @@ def build_messages(
 
 
 _ERROR_BODY_LIMIT = 1024 * 1024  # an error body longer than this is cut (its start is enough)
+PROGRESS_BYTES = 4096
+"""Bytes that count as progress on their own. httpx's read timeout restarts at every byte, so a
+server dribbling a byte a second would hold a request forever: a body that brings less than
+this (and, in a stream, no complete line) within the timeout is given up."""
+
+
+class _Progress:
+    """Says when a body has stalled: under `PROGRESS_BYTES` and no line end in `window` s."""
+
+    __slots__ = ("quiet", "since", "window")
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.since = time.monotonic()
+        self.quiet = 0  # bytes since the last progress
+
+    def stalled(self, data: bytes, *, lines: bool) -> bool:
+        now = time.monotonic()
+        if self.quiet + len(data) >= PROGRESS_BYTES or (lines and (b"\n" in data or b"\r" in data)):
+            self.since, self.quiet = now, 0
+            return False
+        self.quiet += len(data)
+        return now - self.since > self.window
 
 
 class _BodyBuffer:
@@ -332,15 +371,24 @@ class _BodyBuffer:
 
     A small gzip body can inflate to gigabytes; reading in pieces bounds the memory. With
     ``cut=True`` the excess is dropped (enough for an error message); else it is an error.
+    With a `window`, a body that trickles in (see `PROGRESS_BYTES`) times out.
     """
 
-    def __init__(self, response: httpx.Response, limit: int, *, cut: bool) -> None:
+    def __init__(
+        self, response: httpx.Response, limit: int, *, cut: bool, window: float | None
+    ) -> None:
         self.response, self.limit, self.cut = response, limit, cut
         self.parts: list[bytes] = []
         self.size = 0
+        self.progress = _Progress(window) if window is not None else None
 
     def add(self, piece: bytes) -> bool:
         """Keep `piece`; False once the limit is reached and reading should stop."""
+        progress = self.progress
+        if progress is not None and progress.stalled(piece, lines=False):
+            raise httpx.ReadTimeout(
+                f"under {PROGRESS_BYTES} bytes in {progress.window:g} s", request=None
+            )
         room = self.limit - self.size
         if len(piece) > room:
             if not self.cut:
@@ -358,16 +406,20 @@ class _BodyBuffer:
         return b"".join(self.parts)
 
 
-def read_limited(response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
-    buffer = _BodyBuffer(response, limit, cut=cut)
+def read_limited(
+    response: httpx.Response, limit: int, *, cut: bool = False, window: float | None = None
+) -> bytes:
+    buffer = _BodyBuffer(response, limit, cut=cut, window=window)
     for piece in response.iter_bytes():
         if not buffer.add(piece):
             break
     return buffer.body()
 
 
-async def aread_limited(response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
-    buffer = _BodyBuffer(response, limit, cut=cut)
+async def aread_limited(
+    response: httpx.Response, limit: int, *, cut: bool = False, window: float | None = None
+) -> bytes:
+    buffer = _BodyBuffer(response, limit, cut=cut, window=window)
     async for piece in response.aiter_bytes():
         if not buffer.add(piece):
             break
@@ -428,6 +480,7 @@ class _StreamState:
         self.assembler = ReplyAssembler(reply)
         self.done = False  # [DONE] seen, end of body reached, or failed
         self.error: StreamError | None = None
+        self.progress: _Progress | None = None  # started by the first bytes
         self.raw = RawChunks()
         reply.raw = self.raw
 
@@ -439,6 +492,16 @@ class _StreamState:
         if self.done:
             return []  # whatever follows [DONE] is ignored
         out: list[Event] = []
+        progress = self.progress
+        if progress is None:
+            progress = self.progress = _Progress(self.core.idle_timeout)
+        if progress.stalled(data, lines=True):
+            self._fail(
+                f"only {progress.quiet} bytes and no complete line in "
+                f"{self.core.idle_timeout:g} s (idle_timeout)",
+                out,
+            )
+            return out
         try:
             sse_events = self.decoder.feed(data)
         except ValueError as exc:
@@ -453,7 +516,7 @@ class _StreamState:
                 continue
             try:
                 chunk = _loads(payload)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if not payload.strip():
                     continue
                 self._fail(f"the gateway sent an event that is not JSON: {payload[:60]!r}", out)
@@ -479,7 +542,7 @@ class _StreamState:
             if sse.data != b"[DONE]":
                 try:
                     self.assembler.feed_into(json.loads(sse.data), out)
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
         out.extend(self.assembler.finish())
         self.done = True
@@ -497,7 +560,7 @@ class _StreamState:
 
     def _fail(self, message: str, out: list[Event]) -> None:
         out.extend(self.assembler.finish())
-        self.error = StreamError(f"Stream failed: {message}.", reply=self.reply)
+        self.error = StreamError(sentence(f"Stream failed: {message}"), reply=self.reply)
         self.reply.error = self.error
         self.done = True
 
@@ -508,6 +571,14 @@ class _StreamState:
         else:
             self._fail(f"the connection broke ({type(exc).__name__})", out)
         return out
+
+    def failed(self, exc: BaseException) -> None:
+        """The request failed before any event: the (empty) reply says how."""
+        if isinstance(exc, GeminiError):
+            self.reply.error = exc
+            self.done = True
+        else:  # Ctrl-C or a cancelled task while connecting or waiting to retry
+            self.interrupted()
 
     def interrupted(self) -> None:
         if not self.done:
@@ -545,7 +616,13 @@ class Stream:
 
     def __enter__(self) -> Self:
         if self._response is None:
-            self._response = self._client._send("POST", "chat/completions", self._body, stream=True)
+            try:
+                self._response = self._client._send(
+                    "POST", "chat/completions", self._body, stream=True
+                )
+            except BaseException as exc:
+                self._state.failed(exc)
+                raise
         return self
 
     def __exit__(
@@ -569,10 +646,21 @@ class Stream:
         state = self._state
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             try:
-                raw = read_limited(response, state.core.max_event_bytes)
-            finally:
-                response.close()
-            yield from state.whole(raw)
+                try:
+                    raw = read_limited(
+                        response, state.core.max_event_bytes, window=state.core.idle_timeout
+                    )
+                finally:
+                    response.close()
+                events = state.whole(raw)
+            except httpx.TransportError as exc:
+                events = state.transport_failure(exc)
+            except GeminiError as exc:
+                state.failed(exc)
+                raise
+            yield from events
+            if state.error is not None:
+                raise state.error
             return
         try:
             for data in response.iter_bytes():
@@ -623,9 +711,13 @@ class AsyncStream:
 
     async def __aenter__(self) -> Self:
         if self._response is None:
-            self._response = await self._client._send(
-                "POST", "chat/completions", self._body, stream=True
-            )
+            try:
+                self._response = await self._client._send(
+                    "POST", "chat/completions", self._body, stream=True
+                )
+            except BaseException as exc:
+                self._state.failed(exc)
+                raise
         return self
 
     async def __aexit__(
@@ -648,11 +740,22 @@ class AsyncStream:
         state = self._state
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             try:
-                raw = await aread_limited(response, state.core.max_event_bytes)
-            finally:
-                await response.aclose()
-            for event in state.whole(raw):
+                try:
+                    raw = await aread_limited(
+                        response, state.core.max_event_bytes, window=state.core.idle_timeout
+                    )
+                finally:
+                    await response.aclose()
+                events = state.whole(raw)
+            except httpx.TransportError as exc:
+                events = state.transport_failure(exc)
+            except GeminiError as exc:
+                state.failed(exc)
+                raise
+            for event in events:
                 yield event
+            if state.error is not None:
+                raise state.error
             return
         try:
             async for data in response.aiter_bytes():
@@ -813,7 +916,7 @@ class Client(_BaseClient):
             if response.status_code < 400:
                 return response
             try:
-                raw = read_limited(response, _ERROR_BODY_LIMIT, cut=True)
+                raw = read_limited(response, _ERROR_BODY_LIMIT, cut=True, window=core.timeout.read)
             except httpx.TransportError:
                 raw = b""
             finally:
@@ -826,7 +929,7 @@ class Client(_BaseClient):
     def _json(self, method: str, path: str, body: Any = None) -> Any:
         response = self._send(method, path, body)
         try:
-            raw = read_limited(response, self._core.max_event_bytes)
+            raw = read_limited(response, self._core.max_event_bytes, window=self._core.timeout.read)
         except httpx.TransportError as exc:
             raise self._core.transport_error(exc) from None
         finally:
@@ -904,7 +1007,9 @@ class AsyncClient(_BaseClient):
             if response.status_code < 400:
                 return response
             try:
-                raw = await aread_limited(response, _ERROR_BODY_LIMIT, cut=True)
+                raw = await aread_limited(
+                    response, _ERROR_BODY_LIMIT, cut=True, window=core.timeout.read
+                )
             except httpx.TransportError:
                 raw = b""
             finally:
@@ -917,7 +1022,9 @@ class AsyncClient(_BaseClient):
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
         response = await self._send(method, path, body)
         try:
-            raw = await aread_limited(response, self._core.max_event_bytes)
+            raw = await aread_limited(
+                response, self._core.max_event_bytes, window=self._core.timeout.read
+            )
         except httpx.TransportError as exc:
             raise self._core.transport_error(exc) from None
         finally:
@@ -1001,7 +1108,13 @@ def parse_embeddings(obj: Any, expected: int) -> list[list[float]]:
     data = obj.get("data") if isinstance(obj, dict) else None
     if not isinstance(data, list):
         raise ServerError("The gateway's embeddings answer has no 'data' list.", status_code=200)
-    vectors = order_embeddings(data)
+    try:
+        vectors = order_embeddings(data)
+    except (TypeError, ValueError, OverflowError) as exc:  # e.g. a vector of objects, bad base64
+        raise ServerError(
+            f"The gateway's embeddings answer is malformed ({type(exc).__name__}: {exc}).",
+            status_code=200,
+        ) from None
     if len(vectors) != expected:
         raise ServerError(
             f"The gateway returned {len(vectors)} embeddings for {expected} texts.", status_code=200

@@ -135,7 +135,7 @@ def parse_error_body(raw: bytes) -> tuple[str, str | int | None, Any]:
         return "", None, None
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return " ".join(text.split())[:300], None, text
     err = _as_error_dict(body)
     if err is None:
@@ -160,11 +160,34 @@ _STATUS_CLASS: dict[int, type[APIStatusError]] = {
 }
 
 
+def sentence(text: str) -> str:
+    """`text` ending in a full stop (unless it already ends a sentence)."""
+    return text if text.endswith((".", "!", "?", "。", "！", "？")) else text + "."
+
+
+def _masked(value: Any, secret: str, hint: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, hint)
+    if isinstance(value, list):
+        return [_masked(v, secret, hint) for v in value]
+    if isinstance(value, dict):
+        return {_masked(k, secret, hint): _masked(v, secret, hint) for k, v in value.items()}
+    return value
+
+
 def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> APIStatusError:
     """The exception for an HTTP error response, with the gateway's own words and a hint."""
+    hint = ""
     if secret and len(secret) >= 4:  # before parsing: not in the message, its cut-off, nor `body`
-        raw = raw.replace(secret.encode(), ("…" + secret[-4:]).encode())
+        hint = "…" + secret[-4:]
+        raw = raw.replace(secret.encode(), hint.encode())
     message, code, body = parse_error_body(raw)
+    if hint and secret:  # and after: JSON escapes (\u0073k-…, \/) hide the key from the byte search
+        message, code = _masked(message, secret, hint), _masked(code, secret, hint)
+        try:
+            body = _masked(body, secret, hint)
+        except RecursionError:
+            body = None
     if status == 503 and code == "model_not_found":
         cls: type[APIStatusError] = NotFoundError
     elif status >= 500:
@@ -172,8 +195,11 @@ def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> A
     else:
         cls = _STATUS_CLASS.get(status, BadRequestError if 400 <= status < 500 else ServerError)
     detail = f": {message}" if message else " (empty response body)"
-    code_text = f" [{code}]" if code not in (None, "") and str(code) != str(status) else ""
-    return cls(f"HTTP {status}{code_text}{detail}.", status_code=status, code=code, body=body)
+    shown = " ".join(str(code).split())[:80] if code is not None else ""  # one short line
+    code_text = f" [{shown}]" if shown and shown != str(status) else ""
+    return cls(
+        sentence(f"HTTP {status}{code_text}{detail}"), status_code=status, code=code, body=body
+    )
 
 
 class InsecureURLError(GeminiError, ValueError):

@@ -287,13 +287,24 @@ class Reply:
             first_nl = text.find("\n")
             if first_nl != -1 and text.endswith("```"):
                 text = text[first_nl + 1 : -3].strip()
+        preview = self.text[:80].replace("\n", " ")
+        if self.finish_reason == "length":  # asking for JSON mode again would not help
+            advice = (
+                "The answer was cut off at max_tokens: raise it (--max-tokens) or read reply.text."
+            )
+        else:
+            advice = "Ask for JSON mode (json=True or --json) or read reply.text instead."
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            preview = self.text[:80].replace("\n", " ")
             raise ValueError(
                 f"the answer is not valid JSON ({exc.msg} at position {exc.pos}); it begins {preview!r}. "
-                "Ask for JSON mode (json=True or --json) or read reply.text instead."
+                + advice
+            ) from None
+        except RecursionError:
+            raise ValueError(
+                f"the answer is JSON nested too deeply to parse; it begins {preview!r}. "
+                "Read reply.text instead."
             ) from None
 
     def __str__(self) -> str:

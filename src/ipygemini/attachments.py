@@ -477,8 +477,9 @@ def _polars_table(obj: Any, name: str | None, opts: _Options) -> dict[str, Any]:
 def _check_size(label: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise AttachmentError(
-            f"{label} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB attachment limit; "
-            "attach something smaller or raise the limit (max_attachment_mb / max_bytes=)"
+            f"{label} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB attachment limit; "
+            "attach something smaller (fewer pages, a smaller image, fewer rows), or pass "
+            "to_content_parts([obj], max_bytes=N) as the attachments if your gateway takes more"
         )
 
 

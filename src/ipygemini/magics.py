@@ -21,7 +21,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from . import _offline
 from ._conversation import Conversation
-from ._errors import GeminiError, MissingKeyError
+from ._errors import GeminiError, InsecureURLError, MissingKeyError
 from ._settings import FORMATS, Gemini
 
 if TYPE_CHECKING:
@@ -349,6 +349,14 @@ class GeminiMagics(Magics):
             raise MissingKeyError(
                 exc.message, hint=f"{MissingKeyError.hint} {OFFLINE_HINT}"
             ) from None
+        except InsecureURLError as exc:
+            if not exc.hint:  # a malformed URL's message already says what to write
+                raise
+            raise InsecureURLError(  # the magic's words for the client's allow_insecure=True
+                exc.message,
+                hint="Use an https:// base URL, or run %gemini config allow_insecure=true if "
+                "you trust the network.",
+            ) from None
         if self._client is not None:
             self._client.close()
         self._client, self._client_key = client, key
@@ -409,12 +417,18 @@ class GeminiMagics(Magics):
         for name in args.attach or ():
             if name not in ns:
                 raise PromptError(f"-a/--attach: no variable {name!r} in the notebook.")
-            objects.append(ns[name])
+            objects.append((name, ns[name]))
         content: Any = prompt
         if objects:
-            from .attachments import to_content_parts
+            from .attachments import AttachmentError, to_content_parts
 
-            content = [{"type": "text", "text": prompt}, *to_content_parts(objects)]
+            parts = [{"type": "text", "text": prompt}]
+            for name, obj in objects:
+                try:
+                    parts.extend(to_content_parts([obj]))
+                except AttachmentError as exc:  # say which of the -a variables it was
+                    raise AttachmentError(f"-a {name}: {exc}") from None
+            content = parts
         if args.chat is not None:
             conversation = self.conversations.get(args.chat)
             if conversation is None:
