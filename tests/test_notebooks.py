@@ -67,7 +67,18 @@ def _env() -> dict[str, str]:
 
 
 def _nbval(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    command = [sys.executable, "-m", "pytest", "--nbval", "-v", "-p", "no:cacheprovider", *args]
+    # -rN: no short summary, which would repeat each failure (in full when CI is set)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        "-v",
+        "-rN",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    ]
     started = time.monotonic()
     done = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
     return done, time.monotonic() - started
