@@ -327,3 +327,14 @@ def test_arbitrary_bytes_only_raise_the_documented_value_error(
             assert ev.event and "\n" not in ev.event
     for ev in dec.close():
         assert isinstance(ev.data, bytes)
+
+
+def test_feed_data_gives_the_data_of_the_same_events() -> None:
+    body = b"event: x\ndata: a\ndata: b\n\n: c\r\ndata: [DONE]\r\n\r\nid: 7\ndata: {}\n\n"
+    for size in (1, 3, len(body)):
+        full, bare = SSEDecoder(), SSEDecoder()
+        events, payloads = [], []
+        for i in range(0, len(body), size):
+            events += full.feed(body[i : i + size])
+            payloads += bare.feed_data(body[i : i + size])
+        assert payloads == [e.data for e in events] == [b"a\nb", b"[DONE]", b"{}"]

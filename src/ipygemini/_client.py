@@ -503,14 +503,13 @@ class _StreamState:
             )
             return out
         try:
-            sse_events = self.decoder.feed(data)
+            payloads = self.decoder.feed_data(data)
         except ValueError as exc:
             self._fail(str(exc), out)
             return out
         feed = self.assembler.feed_into
         keep = self.raw.payloads.append
-        for sse in sse_events:
-            payload = sse.data
+        for payload in payloads:
             if payload == b"[DONE]":
                 self.done = True
                 continue

@@ -109,7 +109,7 @@ class ReplyAssembler:
                         if content:
                             state.choice._text.append(content)
                             events.append(TextDelta(content, state.choice.index))
-                        continue
+                        continue  # (index may be 1.0 or True: the choice's own index is used)
                 self._choice(raw, events)
         usage = chunk.get("usage")
         if usage:
