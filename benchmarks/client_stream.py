@@ -71,6 +71,23 @@ def run_raw_httpx(base: str, prompt: str, http: httpx.Client) -> int:
     return n
 
 
+def run_raw_async(
+    base: str, prompt: str, http: httpx.AsyncClient, loop: asyncio.AbstractEventLoop
+) -> int:
+    async def go() -> int:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "stream": True}
+        n = 0
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with http.stream("POST", base + "/chat/completions", json=body, headers=headers) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    json.loads(line[6:])
+                    n += 1
+        return n
+
+    return loop.run_until_complete(go())
+
+
 def run_ipygemini(client: Client, prompt: str) -> int:
     n = 0
     with client.stream(prompt) as s:
@@ -117,6 +134,7 @@ def main() -> None:
         client = Client(base_url=base, api_key=KEY, model=MODEL)
         aclient = AsyncClient(base_url=base, api_key=KEY, model=MODEL)
         loop = asyncio.new_event_loop()
+        ahttp = httpx.AsyncClient(timeout=60)
         chunks = run_raw_httpx(base, prompt, http) - 2  # minus role chunk and usage chunk
         rows: list[tuple[str, float]] = [
             (
@@ -130,6 +148,12 @@ def main() -> None:
             (
                 "ipygemini AsyncClient.stream",
                 cpu_per_chunk(lambda: run_async(aclient, prompt, loop), chunks, args.repeat),
+            ),
+            (
+                "raw httpx.AsyncClient aiter_lines + json",
+                cpu_per_chunk(
+                    lambda: run_raw_async(base, prompt, ahttp, loop), chunks, args.repeat
+                ),
             ),
         ]
         try:
@@ -154,9 +178,10 @@ def main() -> None:
         print(
             f"\nclient CPU per chunk, {chunks:,} chunks, median of {args.repeat} (python {sys.version.split()[0]})"
         )
-        print(f"{'client':40} {'µs/chunk':>10} {'× raw httpx':>12}")
+        raw_async = rows[3][1]
+        print(f"{'client':40} {'µs/chunk':>10} {'× raw httpx':>12} {'× raw async':>12}")
         for name, value in rows:
-            print(f"{name:40} {value * 1e6:10.2f} {value / raw:12.2f}")
+            print(f"{name:40} {value * 1e6:10.2f} {value / raw:12.2f} {value / raw_async:12.2f}")
 
         # warm time to first token, short answer
         short = "[fake:words=20] hello"
