@@ -435,6 +435,25 @@ def chat_options(fault: Fault) -> dict[str, Any]:
     return {"model": fault.model} if fault.model else {}
 
 
+def client_outcome(
+    gw: Any, fault: Fault, reply: Any, error: Any, shown: list[str], slept: list[float]
+) -> Outcome:
+    """The Outcome of a client run (sync or async) through one fault."""
+    return Outcome(
+        reply=reply,
+        error=error,
+        shown="".join(shown),
+        slept=slept,
+        requests=len(chat_bodies(gw)),
+        expected=expected_answer(gw, fault),
+        images=len(reply.images),
+        image_bytes=max((len(i.data or b"") for i in reply.images), default=0),
+        status=reply.status,
+        error_line=str(error) if error is not None else "",
+        marked=reply.status,
+    )
+
+
 def run_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
     """`Client.stream` through one fault; retry waits are recorded instead of slept."""
     from ipygemini import Client, GeminiError
@@ -457,19 +476,7 @@ def run_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
         except GeminiError as exc:
             error = exc
     reply = stream.reply
-    return Outcome(
-        reply=reply,
-        error=error,
-        shown="".join(shown),
-        slept=slept,
-        requests=len(chat_bodies(gw)),
-        expected=expected_answer(gw, fault),
-        images=len(reply.images),
-        image_bytes=max((len(i.data or b"") for i in reply.images), default=0),
-        status=reply.status,
-        error_line=str(error) if error is not None else "",
-        marked=reply.status,
-    )
+    return client_outcome(gw, fault, reply, error, shown, slept)
 
 
 def run_async_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
@@ -501,19 +508,7 @@ def run_async_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
         return stream.reply, error
 
     reply, error = asyncio.run(main())
-    return Outcome(
-        reply=reply,
-        error=error,
-        shown="".join(shown),
-        slept=slept,
-        requests=len(chat_bodies(gw)),
-        expected=expected_answer(gw, fault),
-        images=len(reply.images),
-        image_bytes=max((len(i.data or b"") for i in reply.images), default=0),
-        status=reply.status,
-        error_line=str(error) if error is not None else "",
-        marked=reply.status,
-    )
+    return client_outcome(gw, fault, reply, error, shown, slept)
 
 
 def widget_tree(root: Any) -> Iterator[Any]:

@@ -195,19 +195,12 @@ class _Core:
         stream: bool,
         model: str | None = None,
         system: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        stop: str | Sequence[str] | None = None,
-        n: int | None = None,
         json: bool = False,
         response_format: Mapping[str, Any] | None = None,
-        thinking: Thinking = None,
         attachments: Sequence[Any] = (),
-        extra_body: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
+        """The request body: messages from the prompt, then `build_chat_body` (which validates)."""
         messages = build_messages(prompt, system=system, attachments=attachments)
         if json and response_format is None:
             response_format = {"type": "json_object"}
@@ -215,17 +208,9 @@ class _Core:
             messages,
             model=model or self.model,
             stream=stream,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            stop=stop,
-            n=n,
             response_format=response_format,
-            thinking=thinking,
             thinking_style=self.thinking_style,
-            extra_body=extra_body,
+            **options,
         )
 
     def request_args(self, path: str, body: Any, stream: bool) -> dict[str, Any]:
@@ -596,7 +581,20 @@ _TRANSPORT_BEFORE_RESPONSE = (
 )
 
 
-class Stream:
+class _StreamBase:
+    """What `Stream` and `AsyncStream` share: the request body and the folding state."""
+
+    def __init__(self, core: _Core, body: dict[str, Any]) -> None:
+        self._body = body
+        self._response: httpx.Response | None = None
+        self._state = _StreamState(core, Reply())
+
+    @property
+    def reply(self) -> Reply:
+        return self._state.reply
+
+
+class Stream(_StreamBase):
     """A streamed answer: iterate for events; `reply` holds what has arrived so far.
 
     Use it as a context manager. Leaving the block early (break, an exception, Ctrl-C) closes
@@ -604,14 +602,8 @@ class Stream:
     """
 
     def __init__(self, client: Client, body: dict[str, Any]) -> None:
+        super().__init__(client._core, body)
         self._client = client
-        self._body = body
-        self._response: httpx.Response | None = None
-        self._state = _StreamState(client._core, Reply())
-
-    @property
-    def reply(self) -> Reply:
-        return self._state.reply
 
     def __enter__(self) -> Self:
         if self._response is None:
@@ -695,18 +687,12 @@ class Stream:
                 yield event.text
 
 
-class AsyncStream:
+class AsyncStream(_StreamBase):
     """The async twin of `Stream`: ``async with`` / ``async for``; cancelling marks it interrupted."""
 
     def __init__(self, client: AsyncClient, body: dict[str, Any]) -> None:
+        super().__init__(client._core, body)
         self._client = client
-        self._body = body
-        self._response: httpx.Response | None = None
-        self._state = _StreamState(client._core, Reply())
-
-    @property
-    def reply(self) -> Reply:
-        return self._state.reply
 
     async def __aenter__(self) -> Self:
         if self._response is None:
