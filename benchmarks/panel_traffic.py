@@ -161,7 +161,7 @@ def main() -> int:
                 """
                 import ipywidgets as W
                 from ipygemini import AsyncClient, ChatPanel
-                from ipygemini._render import escape
+                from ipygemini.render._markdown import escape
                 """
             )
             n = args.chunks

@@ -519,8 +519,8 @@ def widget_tree(root: Any) -> Iterator[Any]:
 
 def blocks_html(text: str) -> str:
     """What a finished answer shows: each Markdown block rendered on its own."""
-    from ipygemini._render import render_markdown
-    from ipygemini.display import BlockSplitter
+    from ipygemini.render._display import BlockSplitter
+    from ipygemini.render._markdown import render_markdown
 
     splitter = BlockSplitter()
     events = splitter.feed(text) + splitter.flush()
@@ -545,7 +545,7 @@ def run_panel(
     import ipywidgets as W
 
     from ipygemini import AsyncClient
-    from ipygemini.panel import ChatPanel
+    from ipygemini.panel._panel import ChatPanel
 
     gw.clear()
     slept: list[float] = []

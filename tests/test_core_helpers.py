@@ -11,19 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from ipygemini import _client
-from ipygemini._client import (
-    DEFAULT_EMBEDDING_MODEL,
-    build_messages,
-    decode_embedding,
-    embedding_bodies,
-    is_loopback,
-    mask_key,
-    order_embeddings,
-    parse_models,
-    retry_delay,
-    should_retry,
-)
 from ipygemini._errors import (
     APIStatusError,
     AuthenticationError,
@@ -41,6 +28,19 @@ from ipygemini._types import (
     Usage,
     decode_data_url,
     sniff_mime,
+)
+from ipygemini.client import _client
+from ipygemini.client._client import (
+    DEFAULT_EMBEDDING_MODEL,
+    build_messages,
+    decode_embedding,
+    embedding_bodies,
+    is_loopback,
+    mask_key,
+    order_embeddings,
+    parse_models,
+    retry_delay,
+    should_retry,
 )
 
 PNG = solid_png(7, 5, (10, 20, 30))

@@ -35,7 +35,7 @@ from _reliability import (
     run_panel,
 )
 from conftest import KERNEL_KEY, KernelSession
-from ipygemini._client import _DEFAULTS
+from ipygemini.client._client import _DEFAULTS
 from ipygemini.testing import FakeGateway
 from test_magic_kernel import answer_blocks, displays, is_footer, ok, one_line_error
 
@@ -114,7 +114,7 @@ def test_panel(fault: Fault, magic_gateway: FakeGateway, refused: int, reliabili
 # --- %%gemini in a real kernel -------------------------------------------------------------------
 
 PREPARE = """\
-import ipygemini.magics as _gm
+import ipygemini.magic._magics as _gm
 _slept = []
 _gm._LOADED[id(get_ipython())].client()._sleep = _slept.append
 _gemini = None

@@ -25,10 +25,10 @@ from IPython.core.error import UsageError
 from traitlets.config import Configurable
 
 from ipygemini import Client, GeminiError, Reply
-from ipygemini._client import _StreamState, parse_embeddings, parse_models
 from ipygemini._errors import APIStatusError, error_for_status, parse_error_body
 from ipygemini._types import FinishEvent, ImageEvent, ReasoningDelta, TextDelta, UsageEvent
-from ipygemini.magics import GeminiMagics, PromptError, _usage_from_value_error
+from ipygemini.client._client import _StreamState, parse_embeddings, parse_models
+from ipygemini.magic._magics import GeminiMagics, PromptError, _usage_from_value_error
 
 FUZZ = settings(
     max_examples=300,

@@ -28,7 +28,7 @@ from ipygemini import (
     StreamError,
     TimeoutError,
 )
-from ipygemini._client import _DEFAULTS
+from ipygemini.client._client import _DEFAULTS
 
 KEY = "sk-hostile-test-5a1d0c3e"
 LIMIT = int(_DEFAULTS["max_event_bytes"])  # 64 MB: the default bound is what is tested

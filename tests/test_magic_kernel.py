@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import KERNEL_KEY, Cell, KernelSession
-from ipygemini._render import ALLOWED_TAGS
-from ipygemini.display import PLACEHOLDER
+from ipygemini.render._display import PLACEHOLDER
+from ipygemini.render._markdown import ALLOWED_TAGS
 from ipygemini.testing import FakeGateway, answer_for, reasoning_for
 
 

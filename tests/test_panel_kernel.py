@@ -167,8 +167,8 @@ def fresh(gw: FakeGateway) -> FakeGateway:
 
 def expected_html(text: str) -> str:
     """What the frozen answer must show: each Markdown block rendered on its own."""
-    from ipygemini._render import render_markdown
-    from ipygemini.display import BlockSplitter
+    from ipygemini.render._display import BlockSplitter
+    from ipygemini.render._markdown import render_markdown
 
     splitter = BlockSplitter()
     events = splitter.feed(text) + splitter.flush()
@@ -405,7 +405,7 @@ def test_thinking_temperature_images_and_code(kernel: Kernel, fresh: FakeGateway
     assert title == f"Thinking ({len(reasoning.split()):,} words)" and index is None
     # the code block got a button that stores its code for %load
     kernel.run("[b for b in widgets(panel._answers[-1].box) if isinstance(b, W.Button)][0].click()")
-    from ipygemini._render import code_blocks
+    from ipygemini.render._markdown import code_blocks
 
     assert kernel.eval("_gemini_code") == code_blocks(kernel.eval("thought.text"))[0][1]
     assert "%load _gemini_code" in kernel.eval("panel._status.value")
@@ -590,7 +590,7 @@ class FakeClock:
 
 
 def test_pacer_limits_messages_per_second() -> None:
-    from ipygemini.panel import Pacer
+    from ipygemini.panel._panel import Pacer
 
     clock = FakeClock()
     pacer = Pacer(rate=20, ratio=1e9, clock=clock)
@@ -607,7 +607,7 @@ def test_pacer_limits_messages_per_second() -> None:
 
 
 def test_pacer_bounds_bytes_per_character_on_a_slow_stream() -> None:
-    from ipygemini.panel import Pacer
+    from ipygemini.panel._panel import Pacer
 
     clock = FakeClock()
     pacer = Pacer(rate=20, ratio=5, allowance=6000, patience=1.0, clock=clock)
@@ -623,7 +623,7 @@ def test_pacer_bounds_bytes_per_character_on_a_slow_stream() -> None:
 
 def test_answer_view_freezes_blocks_independently_of_chunking() -> None:
     from ipygemini._types import TextDelta
-    from ipygemini.panel import AnswerView, Pacer, _Kit
+    from ipygemini.panel._panel import AnswerView, Pacer, _Kit
 
     text = answer_for({"model": "m", "messages": [{"role": "user", "content": "code please"}]})
     text += "\n\n- a list\n- of items\n\n# Heading\n\nLast words."

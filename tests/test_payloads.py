@@ -32,7 +32,7 @@ import pytest
 import _lab
 from _reliability import widget_tree
 from conftest import KERNEL_KEY, KernelSession, kernel_env
-from ipygemini._render import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+from ipygemini.render._markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
 from ipygemini.testing import FakeGateway
 from test_magic_kernel import ok
 
@@ -246,7 +246,7 @@ def sent_to_browser(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 def test_panel(gw: FakeGateway, sent_to_browser: list[dict[str, Any]], reliability: Any) -> None:
     from ipygemini import AsyncClient
-    from ipygemini.panel import PANEL_CSS, ChatPanel
+    from ipygemini.panel._panel import PANEL_CSS, ChatPanel
 
     async def main() -> list[str]:
         async with AsyncClient(base_url=gw.base_url, api_key=KERNEL_KEY) as client:

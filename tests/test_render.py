@@ -14,15 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipygemini._render import (
-    ALLOWED_ATTRIBUTES,
-    ALLOWED_TAGS,
-    code_blocks,
-    render_markdown,
-    sanitize_html,
-)
 from ipygemini._types import GeneratedImage, ImageEvent, ReasoningDelta, TextDelta
-from ipygemini.display import (
+from ipygemini.render._display import (
     PLACEHOLDER,
     BlockSplitter,
     LiveMarkdown,
@@ -31,6 +24,13 @@ from ipygemini.display import (
     footer_bundle,
     image_bundle,
     tail_text,
+)
+from ipygemini.render._markdown import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    code_blocks,
+    render_markdown,
+    sanitize_html,
 )
 
 # --- a structural HTML checker ------------------------------------------------------------------

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ipygemini._png import solid_png
-from ipygemini._reply import ReplyAssembler
 from ipygemini._types import (
     Event,
     FinishEvent,
@@ -24,6 +23,7 @@ from ipygemini._types import (
     Usage,
     UsageEvent,
 )
+from ipygemini.client._reply import ReplyAssembler
 
 FAST = settings(
     max_examples=150,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ipygemini._request import (
+from ipygemini.client._request import (
     THINKING_STYLES,
     build_chat_body,
     merge_extra,

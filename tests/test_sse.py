@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipygemini._sse import ServerSentEvent, SSEDecoder
+from ipygemini.client._sse import ServerSentEvent, SSEDecoder
 
 FAST = settings(
     max_examples=150,

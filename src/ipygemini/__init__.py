@@ -37,7 +37,7 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, AsyncStream, Client, Stream
+    from .client import AsyncClient, AsyncStream, Client, Stream
     from .panel import ChatPanel
 
 __version__ = "0.1.0"
@@ -81,7 +81,7 @@ _LAZY = {"Client", "AsyncClient", "Stream", "AsyncStream"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _client
+        from . import client as _client
 
         return getattr(_client, name)
     if name == "ChatPanel":  # imports ipywidgets: only when asked for
@@ -95,7 +95,7 @@ def connect(**options: Any) -> Client:
     """A `Client` for the arguments and environment — or, when nothing is configured (no key,
     no base URL), one on the built-in offline gateway, announced once on stderr."""
     from . import _offline
-    from ._client import Client
+    from .client import Client
 
     key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
     return Client(api_key=key, base_url=url, **options)
@@ -104,7 +104,7 @@ def connect(**options: Any) -> Client:
 def connect_async(**options: Any) -> AsyncClient:
     """`connect` for asyncio: an `AsyncClient`, offline when nothing is configured."""
     from . import _offline
-    from ._client import AsyncClient
+    from .client import AsyncClient
 
     key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
     return AsyncClient(api_key=key, base_url=url, **options)
@@ -112,12 +112,12 @@ def connect_async(**options: Any) -> AsyncClient:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext ipygemini``: register the %%gemini and %gemini magics."""
-    from .magics import load_ipython_extension as load
+    from .magic import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magics import unload_ipython_extension as unload
+    from .magic import unload_ipython_extension as unload
 
     unload(ipython)

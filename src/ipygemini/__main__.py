@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
 
     from . import _offline
-    from ._client import Client
+    from .client import Client
 
     with ExitStack() as stack:
         if args.offline:

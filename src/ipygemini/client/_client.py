@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._errors import (
+from .._errors import (
     APIStatusError,
     ConnectionError,
     GeminiError,
@@ -34,10 +34,10 @@ from ._errors import (
     error_for_status,
     sentence,
 )
+from .._types import Event, Model, Reply
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body, validate_options
 from ._sse import SSEDecoder
-from ._types import Event, Model, Reply
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -308,7 +308,7 @@ def build_messages(
     """Messages for a prompt string (plus attachments) or a ready list of messages."""
     if isinstance(prompt, str):
         if attachments:
-            from .attachments import to_content_parts
+            from ..attachments import to_content_parts
 
             content: Any = [{"type": "text", "text": prompt}, *to_content_parts(attachments)]
         else:

@@ -19,14 +19,14 @@ from ipywidgets.widgets.widget_button import ButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 from traitlets import Bool, Float, HasTraits, TraitError, Unicode, observe, validate
 
-from . import _offline
-from ._client import DEFAULT_MODEL, AsyncClient, ClientOptions
-from ._conversation import Content, Conversation, content_text
-from ._errors import GeminiError, StreamError
-from ._render import code_blocks, escape, render_markdown, sanitize_html
-from ._types import Event, GeneratedImage, Reply, decode_data_url
-from .attachments import Attachment, AttachmentError, describe, is_attachable, to_content_parts
-from .display import BlockSplitter, footer_bundle, tail_text
+from .. import _offline
+from .._conversation import Content, Conversation, content_text
+from .._errors import GeminiError, StreamError
+from .._types import Event, GeneratedImage, Reply, decode_data_url
+from ..attachments import Attachment, AttachmentError, describe, is_attachable, to_content_parts
+from ..client._client import DEFAULT_MODEL, AsyncClient, ClientOptions
+from ..render._display import BlockSplitter, footer_bundle, tail_text
+from ..render._markdown import code_blocks, escape, render_markdown, sanitize_html
 
 __all__ = ["ChatPanel", "Pacer"]
 

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from . import _offline
-from ._conversation import Conversation
-from ._errors import GeminiError, InsecureURLError, MissingKeyError
-from ._settings import FORMATS, Gemini
+from .. import _offline
+from .._conversation import Conversation
+from .._errors import GeminiError, InsecureURLError, MissingKeyError
+from ._config import FORMATS, Gemini
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from ._types import Choice, Reply
-    from .testing import FakeGateway
+    from .._types import Choice, Reply
+    from ..client._client import Client
+    from ..testing import FakeGateway
 
 __all__ = [
     "AnswerError",
@@ -269,7 +269,7 @@ class _Shown:
         self.view.feed(event)
 
     def catch_up(self, reply: Reply) -> None:
-        from ._types import ImageEvent, ReasoningDelta, TextDelta
+        from .._types import ImageEvent, ReasoningDelta, TextDelta
 
         choice = reply.choices[0]
         reasoning = choice.reasoning
@@ -341,7 +341,7 @@ class GeminiMagics(Magics):
         key = tuple(sorted(options.items()))
         if self._client is not None and key == self._client_key:
             return self._client
-        from ._client import Client
+        from ..client._client import Client
 
         try:
             client = Client(**options)
@@ -420,7 +420,7 @@ class GeminiMagics(Magics):
             objects.append((name, ns[name]))
         content: Any = prompt
         if objects:
-            from .attachments import AttachmentError, to_content_parts
+            from ..attachments import AttachmentError, to_content_parts
 
             parts = [{"type": "text", "text": prompt}]
             for name, obj in objects:
@@ -448,7 +448,7 @@ class GeminiMagics(Magics):
         if args.chat is not None:
             conversation.record(content, reply)
         if fmt == "code":
-            from ._render import code_blocks
+            from ..render._markdown import code_blocks
 
             code = "\n\n".join(c.rstrip("\n") for _, c in code_blocks(reply.text))
             self.ip.set_next_input(code or reply.text.strip(), replace=False)
@@ -460,7 +460,7 @@ class GeminiMagics(Magics):
         return None
 
     def _options(self, args: argparse.Namespace) -> dict[str, Any]:
-        from ._request import validate_options
+        from ..client._request import validate_options
 
         thinking = _thinking(args.thinking)
         options: dict[str, Any] = {
@@ -527,9 +527,9 @@ class GeminiMagics(Magics):
         keep_result: bool,
         output: str | None,
     ) -> Reply:
-        from ._errors import StreamError
-        from .attachments import AttachmentError
-        from .display import IPythonPublisher, LiveMarkdown, TerminalStream, replay_events
+        from .._errors import StreamError
+        from ..attachments import AttachmentError
+        from ..render._display import IPythonPublisher, LiveMarkdown, TerminalStream, replay_events
 
         client = self.client()
         model = options.get("model") or client.model
@@ -582,7 +582,7 @@ class GeminiMagics(Magics):
         except (GeminiError, AttachmentError) as exc:
             view.close()
             if reply is None and isinstance(exc, GeminiError):
-                from ._types import Reply
+                from .._types import Reply
 
                 reply = Reply(error=exc)  # _gemini says the request failed, and why
                 self._keep(reply, output)
@@ -602,7 +602,7 @@ class GeminiMagics(Magics):
         started: float,
         offline: bool,
     ) -> None:
-        from .display import footer_bundle
+        from ..render._display import footer_bundle
 
         view.close()
         choices: Sequence[Choice] = reply.choices
@@ -663,7 +663,7 @@ class GeminiMagics(Magics):
         if rest:
             raise UsageError("%gemini models takes no arguments")
         models = self.client().models()
-        from ._render import escape
+        from ..render._markdown import escape
 
         rows = [(m.id, m.owned_by or "") for m in models]
         width = max([len("model"), *(len(r[0]) for r in rows)])
@@ -679,7 +679,7 @@ class GeminiMagics(Magics):
         self.ip.display_pub.publish(data={"text/plain": text, "text/html": html}, metadata={})
 
     def config_lines(self) -> list[str]:
-        from ._client import DEFAULT_BASE_URL, DEFAULT_MODEL, mask_key
+        from ..client._client import DEFAULT_BASE_URL, DEFAULT_MODEL, mask_key
 
         s = self.settings
         eff = self._effective()
@@ -756,7 +756,7 @@ class GeminiMagics(Magics):
             )
         import getpass
 
-        from ._client import mask_key
+        from ..client._client import mask_key
 
         try:
             key = getpass.getpass("Gemini API key (not echoed, kept in memory only): ")
@@ -801,7 +801,7 @@ class GeminiMagics(Magics):
             conversation = self.conversations[name] = Conversation(
                 name, self.settings.system or None
             )
-        from .panel import ChatPanel
+        from ..panel import ChatPanel
 
         options = self._effective()
         return ChatPanel(

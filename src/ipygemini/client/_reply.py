@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._types import (
+from .._types import (
     Choice,
     Event,
     FinishEvent,

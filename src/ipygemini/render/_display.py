@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from ._types import Choice, Event, GeneratedImage, Reply
+    from .._types import Choice, Event, GeneratedImage, Reply
 
 __all__ = [
     "FOOTER_SANITIZE_PATTERN",
@@ -333,7 +333,7 @@ class RecordingPublisher:
 
 
 def _markdown_bundle(text: str) -> Bundle:
-    from ._render import render_markdown
+    from ._markdown import render_markdown
 
     return {"text/html": render_markdown(text), "text/plain": text}
 
@@ -343,7 +343,7 @@ def _text_bundle(text: str) -> Bundle:
 
 
 def _json_bundle(text: str) -> Bundle:
-    from ._render import escape
+    from ._markdown import escape
 
     html = f'<pre><code class="language-json">{escape(text)}</code></pre>'
     return {"text/html": html, "text/plain": text}
@@ -365,7 +365,7 @@ def image_bundle(image: GeneratedImage) -> Bundle:
             "text/plain": repr(image),
         }
     if image.url:
-        from ._render import escape, sanitize_html
+        from ._markdown import escape, sanitize_html
 
         link = sanitize_html(
             f'<p><a href="{escape(image.url)}">[image: {escape(image.url)}]</a></p>'
@@ -375,7 +375,7 @@ def image_bundle(image: GeneratedImage) -> Bundle:
 
 
 def _thinking_bundle(text: str, *, live: bool) -> Bundle:
-    from ._render import render_markdown
+    from ._markdown import render_markdown
 
     if live:
         summary, attrs = "Thinking…", " open"
@@ -399,7 +399,7 @@ def footer_bundle(
     status: str | None = None,
 ) -> Bundle:
     """The short line under an answer: model, tokens, seconds, and how it ended if not complete."""
-    from ._render import escape
+    from ._markdown import escape
 
     parts = [reply.model if reply is not None and reply.model else model]
     usage = reply.usage if reply is not None else None
@@ -658,7 +658,7 @@ def replay_events(reply: Reply) -> list[Event]:
     Used by the non-streamed view so that images appear where they were in the answer, exactly
     as they do when the same answer streams.
     """
-    from ._reply import ReplyAssembler
+    from ..client._reply import ReplyAssembler
 
     assembler = ReplyAssembler()
     raw = reply.raw
@@ -670,7 +670,7 @@ def replay_events(reply: Reply) -> list[Event]:
         events = assembler.feed(raw)
     events.extend(assembler.finish(streamed=False))
     if not events and (reply.text or reply.reasoning or reply.images):
-        from ._types import ImageEvent, ReasoningDelta, TextDelta
+        from .._types import ImageEvent, ReasoningDelta, TextDelta
 
         if reply.reasoning:
             events.append(ReasoningDelta(reply.reasoning))

@@ -12,7 +12,7 @@ from typing import Any
 from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ._request import THINKING_STYLES
+from ..client._request import THINKING_STYLES
 
 __all__ = ["FORMATS", "Gemini"]
 
