@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     APIStatusError,
+    AttachmentError,
     AuthenticationError,
     BadRequestError,
     ConnectionError,
@@ -17,11 +18,14 @@ from ._errors import (
     InsecureURLError,
     MissingKeyError,
     NotFoundError,
+    OptionError,
     RateLimitError,
+    RedirectError,
     ServerError,
     StreamError,
     TimeoutError,
 )
+from ._settings import Settings
 from ._types import (
     Choice,
     Event,
@@ -35,17 +39,18 @@ from ._types import (
     Usage,
     UsageEvent,
 )
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .client import AsyncClient, AsyncStream, Client, Stream
     from .panel import ChatPanel
 
-__version__ = "0.1.0"
 
 __all__ = [
     "APIStatusError",
     "AsyncClient",
     "AsyncStream",
+    "AttachmentError",
     "AuthenticationError",
     "BadRequestError",
     "ChatPanel",
@@ -61,10 +66,13 @@ __all__ = [
     "MissingKeyError",
     "Model",
     "NotFoundError",
+    "OptionError",
     "RateLimitError",
     "ReasoningDelta",
+    "RedirectError",
     "Reply",
     "ServerError",
+    "Settings",
     "Stream",
     "StreamError",
     "TextDelta",

@@ -1,7 +1,28 @@
-"""One exception tree for everything the client can raise; messages never contain the API key."""
+"""One exception tree for everything ipygemini raises; messages never contain the API key.
+
+    GeminiError                      every error; ``str(err)`` is one line: what, then what to do
+    ├── OptionError (ValueError)     an option or setting has a value that cannot work
+    │   ├── MissingKeyError          no API key for a gateway that needs one
+    │   └── InsecureURLError         a malformed base URL, or the key would go out in clear text
+    ├── AttachmentError (ValueError) a notebook object cannot be attached
+    ├── ConnectionError (builtins.ConnectionError)   the gateway could not be reached
+    ├── TimeoutError (builtins.TimeoutError)         the gateway did not answer in time
+    ├── APIStatusError               the gateway answered with an error status
+    │   ├── BadRequestError          400, 422
+    │   ├── AuthenticationError      401, 403
+    │   ├── NotFoundError            404, 503 model_not_found
+    │   ├── RateLimitError           429
+    │   ├── RedirectError            3xx: the base URL moved; the key is not sent after it
+    │   └── ServerError              5xx, and answers that are not what the protocol promises
+    └── StreamError                  a stream failed after it started; ``.reply`` keeps what came
+
+Nothing from httpx escapes this tree. `TimeoutError` and `ConnectionError` also subclass the
+built-ins of the same name, so ``except TimeoutError`` catches them.
+"""
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIStatusError",
+    "AttachmentError",
     "AuthenticationError",
     "BadRequestError",
     "ConnectionError",
@@ -17,7 +39,9 @@ __all__ = [
     "InsecureURLError",
     "MissingKeyError",
     "NotFoundError",
+    "OptionError",
     "RateLimitError",
+    "RedirectError",
     "ServerError",
     "StreamError",
     "TimeoutError",
@@ -41,7 +65,15 @@ class GeminiError(Exception):
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
 
 
-class MissingKeyError(GeminiError, ValueError):
+class OptionError(GeminiError, ValueError):
+    """An option or setting has a value that cannot work; the message names it and the range."""
+
+
+class AttachmentError(GeminiError, ValueError):
+    """An object cannot be attached; the one-line message says which one and what to do."""
+
+
+class MissingKeyError(OptionError):
     """No API key was configured."""
 
     hint = (
@@ -92,11 +124,29 @@ class ServerError(APIStatusError):
     hint = "The gateway or the model failed; this is usually temporary: try again in a moment."
 
 
-class ConnectionError(GeminiError):
+class RedirectError(APIStatusError):
+    """The gateway answered 3xx. Redirects are not followed: the key must not go to another host."""
+
+    def __init__(self, status_code: int, location: str | None) -> None:
+        self.location = location
+        where = f" to {location}" if location else ""
+        super().__init__(
+            f"HTTP {status_code}: the gateway redirects{where}.",
+            status_code=status_code,
+            hint=(
+                f"Set GEMINI_BASE_URL (or base_url) to {location}; "
+                if location
+                else "Set GEMINI_BASE_URL (or base_url) to the gateway's current address; "
+            )
+            + "redirects are not followed so that the key never goes to another host.",
+        )
+
+
+class ConnectionError(GeminiError, builtins.ConnectionError):
     hint = "Check GEMINI_BASE_URL and your network connection."
 
 
-class TimeoutError(GeminiError):
+class TimeoutError(GeminiError, builtins.TimeoutError):
     hint = "The gateway did not answer in time: try again, or raise the timeout."
 
 
@@ -202,5 +252,5 @@ def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> A
     )
 
 
-class InsecureURLError(GeminiError, ValueError):
+class InsecureURLError(OptionError):
     """The base URL is malformed, or would send the key in clear text."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ._errors import AttachmentError
 from ._types import GEMINI_MIME_TYPES, GeneratedImage, Reply, sniff_mime
 
 __all__ = [
@@ -47,13 +48,6 @@ _TEXT_SUFFIXES = frozenset(
     ".cfg .sql .js .ts .css .sh .r .tex .ipynb".split()
 )
 _AUDIO_FORMAT = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
-
-
-class AttachmentError(ValueError):
-    """An object cannot be attached; the one-line message says which one and what to do."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31mAttachmentError\x1b[0m: {self}"]
 
 
 @dataclass

@@ -35,6 +35,7 @@ from .._errors import (
     sentence,
 )
 from .._types import Event, Model, Reply
+from .._version import __version__
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body, validate_options
 from ._sse import SSEDecoder
@@ -57,7 +58,6 @@ DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
 _UNKNOWN_FIELD = re.compile(r'Unknown name \\?"(\w+)"')
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524, 529})
 EMBED_BATCH = 100
-_VERSION = "0.1.0"
 
 
 def mask_key(key: str | None) -> str:
@@ -171,7 +171,7 @@ class _Core:
         self.max_event_bytes = max_event_bytes
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self.stream_timeout = httpx.Timeout(idle_timeout, connect=connect_timeout)
-        self.headers = {"User-Agent": f"ipygemini/{_VERSION}", **(headers or {})}
+        self.headers = {"User-Agent": f"ipygemini/{__version__}", **(headers or {})}
         if self._api_key:
             self.headers["Authorization"] = f"Bearer {self._api_key}"
 
