@@ -12,7 +12,6 @@ import json
 import json.scanner
 import os
 import random
-import re
 import struct
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from .._errors import (
 )
 from .._types import Event, Model, Reply
 from .._version import __version__
+from ._adapt import GatewayMemory
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body, validate_options
 from ._sse import SSEDecoder
@@ -55,7 +55,6 @@ __all__ = [
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 DEFAULT_MODEL = "gemini-2.5-flash"
 DEFAULT_EMBEDDING_MODEL = "gemini-embedding-001"
-_UNKNOWN_FIELD = re.compile(r'Unknown name \\?"(\w+)"')
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524, 529})
 EMBED_BATCH = 100
 
@@ -165,6 +164,7 @@ class _Core:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.max_retries = max_retries
+        self.memory = GatewayMemory()
         self.backoff = backoff
         self.thinking_style = thinking_style
         self.idle_timeout = idle_timeout
@@ -236,10 +236,8 @@ class _Core:
         know, e.g. ``Unknown name "stream_options"``) is retried at once without that field.
         """
         error = self.status_error(status, raw)
-        if status == 400 and isinstance(body, dict) and attempt < self.max_retries:
-            match = _UNKNOWN_FIELD.search(error.message)
-            if match and match.group(1) in body and match.group(1) not in ("model", "messages"):
-                del body[match.group(1)]
+        if isinstance(body, dict) and attempt < self.max_retries:
+            if self.memory.revise(body, status, error.message):
                 return 0.0
         if should_retry(error) and attempt < self.max_retries:
             return retry_delay(attempt, headers, backoff=self.backoff)
