@@ -6,7 +6,7 @@ module knows how the turns are shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,6 +57,24 @@ class Conversation:
         self.name = name
         self.system = system
         self.messages: list[dict[str, Any]] = []
+        self._listeners: list[Callable[[Conversation], None]] = []
+
+    def on_change(self, listener: Callable[[Conversation], None]) -> Callable[[], None]:
+        """Call `listener(self)` after every recorded turn and reset; returns the unsubscriber.
+
+        The magic and a panel can share one conversation: turns added by either reach the other.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener(self)
 
     def messages_for(self, content: Content) -> list[dict[str, Any]]:
         """System prompt (if any), the history, then a new user message with `content`."""
@@ -77,11 +95,13 @@ class Conversation:
             text = reply.text
         self.messages.append({"role": "user", "content": content})
         self.messages.append({"role": "assistant", "content": text})
+        self._changed()
         return True
 
     def reset(self) -> None:
         """Forget every turn (the system prompt stays)."""
         self.messages.clear()
+        self._changed()
 
     @property
     def turns(self) -> int:
