@@ -1,0 +1,393 @@
+"""`ExchangeLog`: every exchange in a SQLite file (WAL), searchable, and the replay cache's store.
+
+Logging never breaks a chat: a locked, read-only, full or corrupt database costs one warning
+line and the entry; the next write tries again. The schema is versioned with
+``PRAGMA user_version`` so a later release can migrate (docs/LOG.md describes it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._exchange import Exchange
+
+__all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+_COLUMNS = (
+    "started, duration, source, model, host, conversation, system, prompt, messages, "
+    "attachments, options, answer, reasoning, input_tokens, output_tokens, reasoning_tokens, "
+    "cached_tokens, finish_reason, status, error, from_cache, cache_key"
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS exchanges (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    duration REAL NOT NULL,
+    source TEXT NOT NULL,
+    model TEXT NOT NULL,
+    host TEXT NOT NULL,
+    conversation TEXT,
+    system TEXT,
+    prompt TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    attachments TEXT NOT NULL,
+    options TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    reasoning TEXT NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    cached_tokens INTEGER,
+    finish_reason TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    from_cache INTEGER NOT NULL,
+    cache_key TEXT
+);
+CREATE INDEX IF NOT EXISTS exchanges_cache ON exchanges (cache_key) WHERE status = 'complete';
+CREATE INDEX IF NOT EXISTS exchanges_started ON exchanges (started);
+CREATE TABLE IF NOT EXISTS images (
+    exchange_id INTEGER NOT NULL REFERENCES exchanges (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (exchange_id, position)
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_FTS = """
+CREATE VIRTUAL TABLE IF NOT EXISTS exchanges_fts USING fts5(
+    prompt, answer, content='exchanges', content_rowid='id'
+);
+CREATE TRIGGER IF NOT EXISTS exchanges_fts_insert AFTER INSERT ON exchanges BEGIN
+    INSERT INTO exchanges_fts (rowid, prompt, answer) VALUES (new.id, new.prompt, new.answer);
+END;
+"""
+
+
+def default_home() -> Path:
+    """``$IPYGEMINI_HOME``, else the per-user data directory of this platform."""
+    home = os.environ.get("IPYGEMINI_HOME")
+    if home:
+        return Path(home).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "ipygemini"
+
+
+def default_path() -> Path:
+    return default_home() / "log.sqlite3"
+
+
+@dataclass
+class Entry:
+    """One logged exchange as read back (`images` holds (mime, bytes) pairs when asked for)."""
+
+    id: int
+    started: float
+    duration: float
+    source: str
+    model: str
+    host: str
+    conversation: str | None
+    system: str | None
+    prompt: str
+    messages: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    options: dict[str, Any]
+    answer: str
+    reasoning: str
+    input_tokens: int | None
+    output_tokens: int | None
+    reasoning_tokens: int | None
+    cached_tokens: int | None
+    finish_reason: str | None
+    status: str
+    error: str | None
+    from_cache: bool
+    cache_key: str | None
+    images: list[tuple[str, bytes]]
+
+
+class ExchangeLog:
+    """The log file: `record` writes (never raises), `entries`/`get`/`lookup` read."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
+        fts: bool = True,
+    ) -> None:
+        """`busy_timeout`: seconds to wait for another writer; `fts=False` searches with LIKE
+        even where SQLite has FTS5."""
+        self.path = Path(path) if path is not None else default_path()
+        self.busy_timeout = busy_timeout
+        self.use_fts = fts
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._fts = False
+        self._warned: str | None = None
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None:
+            if self.path.exists():
+                return self._connection
+            self._connection.close()  # the file was deleted: start a new log
+            self._connection = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"written by a newer ipygemini (schema {version}; this one knows {SCHEMA_VERSION})"
+                )
+            if version < SCHEMA_VERSION:
+                connection.executescript(_SCHEMA)
+            self._fts = False
+            if self.use_fts:
+                try:
+                    fresh = not connection.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'exchanges_fts'"
+                    ).fetchone()
+                    connection.executescript(_FTS)
+                    if fresh:  # index what was logged without it
+                        connection.execute(
+                            "INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild')"
+                        )
+                    self._fts = True
+                except sqlite3.OperationalError:  # this SQLite was built without FTS5
+                    pass
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def _warn(self, exc: Exception, doing: str) -> None:
+        """One line per kind of failure (not one per answer); the chat goes on."""
+        reason = str(exc) or type(exc).__name__
+        if reason != self._warned:
+            self._warned = reason
+            print(
+                f"ipygemini: could not {doing} the log {self.path} ({reason}); the answer is "
+                "still shown, and logging resumes when the database can be written.",
+                file=sys.stderr,
+            )
+        if self._connection is not None:  # a fresh connection next time (the file may be back)
+            try:
+                self._connection.close()
+            finally:
+                self._connection = None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record(self, exchange: Exchange, *, secret: str | None = None) -> int | None:
+        """Write `exchange`; its id, or None when the database could not be written.
+
+        `secret` (the API key) is masked in every stored text, should a prompt or an error
+        message contain it.
+        """
+        row = _row(exchange)
+        if secret and len(secret) >= 4:
+            row = tuple(
+                v.replace(secret, "…" + secret[-4:]) if isinstance(v, str) else v for v in row
+            )
+        with self._lock:
+            try:
+                connection = self._connect()
+                with _transaction(connection):
+                    cursor = connection.execute(
+                        f"INSERT INTO exchanges ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})",
+                        row,
+                    )
+                    rowid = cursor.lastrowid
+                    connection.executemany(
+                        "INSERT INTO images (exchange_id, position, mime, data) VALUES (?, ?, ?, ?)",
+                        [(rowid, i, mime, data) for i, (mime, data) in enumerate(exchange.images)],
+                    )
+                self._warned = None
+                return rowid
+            except (sqlite3.Error, OSError) as exc:
+                self._warn(exc, "write to")
+                return None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                connection = self._connect()
+                connection.row_factory = sqlite3.Row
+                return list(connection.execute(sql, tuple(params)))
+            except (sqlite3.Error, OSError) as exc:
+                self._warn(exc, "read")
+                return []
+
+    def entries(self, n: int = 20, search: str | None = None) -> list[Entry]:
+        """The newest `n` exchanges (newest first), those matching `search` when given."""
+        if not search:
+            rows = self._query(
+                f"SELECT id, {_COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n]
+            )
+        elif self._fts_ready():
+            rows = self._query(
+                f"SELECT e.id, {_prefixed('e.')} FROM exchanges_fts f JOIN exchanges e "
+                "ON e.id = f.rowid WHERE exchanges_fts MATCH ? ORDER BY e.id DESC LIMIT ?",
+                [_fts_query(search), n],
+            )
+        else:
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._query(
+                f"SELECT id, {_COLUMNS} FROM exchanges WHERE prompt LIKE ? ESCAPE '\\' "
+                "OR answer LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+                [like, like, n],
+            )
+        return [_entry(row, []) for row in rows]
+
+    def _fts_ready(self) -> bool:
+        with self._lock:
+            try:
+                self._connect()
+            except (sqlite3.Error, OSError):
+                return False
+            return self._fts
+
+    def get(self, entry_id: int) -> Entry | None:
+        """One exchange with its images, or None."""
+        rows = self._query(f"SELECT id, {_COLUMNS} FROM exchanges WHERE id = ?", [entry_id])
+        if not rows:
+            return None
+        images = self._query(
+            "SELECT mime, data FROM images WHERE exchange_id = ? ORDER BY position", [entry_id]
+        )
+        return _entry(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
+
+    def lookup(self, key: str) -> Entry | None:
+        """The newest complete answer to the request with cache key `key`, or None."""
+        rows = self._query(
+            "SELECT id FROM exchanges WHERE cache_key = ? AND status = 'complete' "
+            "ORDER BY id DESC LIMIT 1",
+            [key],
+        )
+        return self.get(int(rows[0]["id"])) if rows else None
+
+    def usage(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Tokens and answers by model (since the epoch time `since`, when given)."""
+        rows = self._query(
+            "SELECT model, COUNT(*) AS answers, SUM(from_cache) AS cached_answers, "
+            "TOTAL(input_tokens) AS input, TOTAL(output_tokens) AS output, "
+            "TOTAL(reasoning_tokens) AS reasoning, TOTAL(cached_tokens) AS cached "
+            "FROM exchanges WHERE started >= ? AND from_cache = 0 GROUP BY model ORDER BY model",
+            [since or 0.0],
+        )
+        return [
+            {
+                "model": r["model"],
+                "answers": r["answers"],
+                "input": int(r["input"]),
+                "output": int(r["output"]),
+                "reasoning": int(r["reasoning"]),
+                "cached": int(r["cached"]),
+            }
+            for r in rows
+        ]
+
+    def __len__(self) -> int:
+        rows = self._query("SELECT COUNT(*) AS n FROM exchanges")
+        return int(rows[0]["n"]) if rows else 0
+
+    def __repr__(self) -> str:
+        return f"ExchangeLog({str(self.path)!r})"
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error): one writer at a time across processes."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _row(e: Exchange) -> tuple[Any, ...]:
+    def dump(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    return (
+        e.started,
+        e.duration,
+        e.source,
+        e.model,
+        e.host,
+        e.conversation,
+        e.system,
+        e.prompt,
+        dump(e.messages),
+        dump(e.attachments),
+        dump(e.options),
+        e.answer,
+        e.reasoning,
+        e.input_tokens,
+        e.output_tokens,
+        e.reasoning_tokens,
+        e.cached_tokens,
+        e.finish_reason,
+        e.status,
+        e.error,
+        int(e.from_cache),
+        e.cache_key,
+    )
+
+
+def _entry(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
+    values = dict(row)
+    for name in ("messages", "attachments", "options"):
+        values[name] = json.loads(values[name])
+    values["from_cache"] = bool(values["from_cache"])
+    return Entry(**values, images=images)
+
+
+def _prefixed(prefix: str) -> str:
+    return ", ".join(prefix + c.strip() for c in _COLUMNS.split(","))
+
+
+def _fts_query(text: str) -> str:
+    """Each word as a quoted FTS5 term (so user text is never FTS syntax)."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
