@@ -1,0 +1,106 @@
+"""What an answer cost: a dated table of Google's published Gemini prices, overridable per model.
+
+A model that is not in the table has no price: usage then shows tokens and no cost, never a
+guess. Prices are US dollars per million tokens on the paid tier, standard (not batch) rates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PRICES", "PRICES_DATE", "Price", "cost", "price_for"]
+
+PRICES_DATE = "2025-12"
+"""When the shipped table was read off Google's pricing page; override with ``prices=``."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per million tokens; `long_*` apply when a prompt exceeds `long_after` tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    long_after: int | None = None
+    long_input: float | None = None
+    long_output: float | None = None
+    long_cached_input: float | None = None
+
+    @classmethod
+    def from_mapping(cls, model: str, value: Mapping[str, Any]) -> Price:
+        try:
+            return cls(**{k: v for k, v in value.items()})
+        except TypeError as exc:
+            raise ValueError(
+                f"price for {model!r} must look like {{'input': 0.3, 'output': 2.5}} (dollars per "
+                f"million tokens; optional cached_input, long_after, long_input, long_output): {exc}"
+            ) from None
+
+
+PRICES: dict[str, Price] = {
+    "gemini-3-pro": Price(2.00, 12.00, 0.20, 200_000, 4.00, 18.00, 0.40),
+    "gemini-3-flash": Price(0.50, 3.00, 0.05),
+    "gemini-2.5-pro": Price(1.25, 10.00, 0.125, 200_000, 2.50, 15.00, 0.25),
+    "gemini-2.5-flash": Price(0.30, 2.50, 0.03),
+    "gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01),
+    "gemini-2.5-flash-image": Price(0.30, 30.00),
+    "gemini-2.0-flash": Price(0.10, 0.40, 0.025),
+    "gemini-2.0-flash-lite": Price(0.075, 0.30),
+    "gemini-embedding-001": Price(0.15, 0.0),
+}
+
+_VERSION_SUFFIX = re.compile(r"-(?:preview|exp|latest|\d{3})(?:-[\w-]*)?$")
+
+
+def _normalized(model: str) -> str:
+    name = model.strip().lower().removeprefix("models/")
+    return name.rsplit("/", 1)[-1]  # OpenRouter and LiteLLM say google/gemini-… or gemini/gemini-…
+
+
+def price_for(model: str | None, overrides: Mapping[str, Any] | None = None) -> Price | None:
+    """The price of `model` (overrides first, then the table), allowing a preview/date/version
+    suffix (``gemini-2.5-flash-preview-09-2025`` is priced as ``gemini-2.5-flash``); else None."""
+    if not model:
+        return None
+    table: dict[str, Price] = dict(PRICES)
+    for name, value in (overrides or {}).items():
+        table[_normalized(name)] = (
+            value if isinstance(value, Price) else Price.from_mapping(name, value)
+        )
+    name = _normalized(model)
+    while True:
+        if name in table:
+            return table[name]
+        shorter = _VERSION_SUFFIX.sub("", name)
+        if shorter == name:
+            return None
+        name = shorter
+
+
+def cost(
+    price: Price | None,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cached_tokens: int | None = None,
+) -> float | None:
+    """Dollars for one answer, or None when the price or the token counts are unknown.
+
+    Cached prompt tokens are part of `input_tokens` and billed at the cached rate; output
+    tokens include thinking (billed as output, as Google does).
+    """
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    long = price.long_after is not None and input_tokens > price.long_after
+    rate_in = (price.long_input if long else None) or price.input
+    rate_out = (price.long_output if long else None) or price.output
+    cached = min(cached_tokens or 0, input_tokens)
+    rate_cached = (price.long_cached_input if long else None) or price.cached_input
+    if rate_cached is None:
+        rate_cached = rate_in
+    return (
+        (input_tokens - cached) * rate_in + cached * rate_cached + output_tokens * rate_out
+    ) / 1e6
