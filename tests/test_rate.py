@@ -1,0 +1,109 @@
+"""The batch rate governor on a simulated clock: spacing, caps, pauses, and AIMD against a
+gateway that refuses what goes over its limit."""
+
+from __future__ import annotations
+
+import heapq
+
+import pytest
+
+from ipygemini.data._rate import RateGovernor
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_starts_are_spaced_by_the_rate() -> None:
+    clock = Clock()
+    gov = RateGovernor(start_rate=4, clock=clock)
+    assert [gov.claim() for _ in range(4)] == [0.0, 0.25, 0.5, 0.75]
+
+
+def test_max_rpm_caps_whatever_is_learned() -> None:
+    clock = Clock()
+    gov = RateGovernor(max_rpm=120, start_rate=50, clock=clock)
+    for _ in range(500):
+        gov.succeeded()
+    assert gov.rate == 2.0
+    starts = [gov.claim() for _ in range(3)]
+    assert starts[1] - starts[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="max_rpm"):
+        RateGovernor(max_rpm=0)
+
+
+def test_retry_after_pauses_every_worker_and_rejections_count() -> None:
+    clock = Clock()
+    gov = RateGovernor(start_rate=10, clock=clock)
+    sent = gov.claim()
+    clock.now = 0.5
+    gov.throttled(sent, retry_after=3.0)
+    assert gov.claim() >= 3.5  # the next request of any worker waits
+    assert gov.claim() > 3.5
+    assert gov.sent == 3 and gov.throttles == 1  # the refused request counted as sent
+
+
+def test_one_burst_of_refusals_slows_down_once() -> None:
+    clock = Clock()
+    gov = RateGovernor(start_rate=10, clock=clock)
+    for _ in range(10):
+        gov.succeeded()
+    sent = [gov.claim() for _ in range(5)]
+    clock.now = 1.0
+    before = gov.rate
+    for s in sent:
+        gov.throttled(s)
+    assert gov.rate < before
+    assert gov.rate == pytest.approx(min(before, 10) * gov.decrease, rel=0.2)
+    cut = gov.rate
+    gov.throttled(clock.now)  # within a second of the cut: no second cut
+    assert gov.rate == cut
+
+
+def simulate(rows: int, limit: int, latency: float) -> tuple[float, int, int]:
+    """(wall seconds, requests sent, refusals after the first 10 %) against a gateway that
+    allows `limit` requests per one-second window and refuses the rest with a 429."""
+    clock = Clock()
+    gov = RateGovernor(clock=clock)
+    windows: dict[int, int] = {}
+    responses: list[tuple[float, float, bool]] = []
+    pending, done, sent, refused_late = rows, 0, 0, 0
+
+    def answer() -> None:
+        nonlocal done, pending
+        t, sent_at, ok = heapq.heappop(responses)
+        clock.now = t
+        if ok:
+            gov.succeeded()
+            done += 1
+        else:
+            gov.throttled(sent_at)
+            pending += 1  # the row is retried
+
+    while done < rows:
+        if not pending:
+            answer()
+            continue
+        upcoming = max(clock.now, gov.next_start, gov.paused_until)
+        while responses and responses[0][0] <= upcoming:
+            answer()
+        start = gov.claim()
+        clock.now = max(clock.now, start)
+        pending -= 1
+        sent += 1
+        windows[int(start)] = windows.get(int(start), 0) + 1
+        ok = windows[int(start)] <= limit
+        refused_late += not ok and sent > rows // 10
+        heapq.heappush(responses, (start + latency, start, ok))
+    return clock.now, sent, refused_late
+
+
+@pytest.mark.parametrize(("limit", "latency"), [(20, 0.2), (20, 0.05), (10, 0.5)])
+def test_aimd_keeps_close_to_the_limit_with_few_refusals(limit: int, latency: float) -> None:
+    wall, sent, refused_late = simulate(1000, limit, latency)
+    assert wall <= 1.1 * 1000 / limit
+    assert refused_late / sent <= 0.02
