@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PRICES", "PRICES_DATE", "Price", "cost", "price_for"]
+__all__ = ["PRICES", "PRICES_DATE", "Price", "billed_output", "cost", "price_for"]
 
 PRICES_DATE = "2025-12"
 """When the shipped table was read off Google's pricing page; override with ``prices=``."""
@@ -104,3 +104,16 @@ def cost(
     return (
         (input_tokens - cached) * rate_in + cached * rate_cached + output_tokens * rate_out
     ) / 1e6
+
+
+def billed_output(prompt: int | None, completion: int | None, total: int | None) -> int | None:
+    """Output tokens as billed, thinking included.
+
+    Gateways disagree on whether ``completion_tokens`` includes thinking; when ``total_tokens``
+    exceeds prompt + completion, the difference is thinking the completion count left out.
+    """
+    if completion is None:
+        return None
+    if prompt is not None and total is not None and total > prompt + completion:
+        return total - prompt
+    return completion
