@@ -157,7 +157,7 @@ def tools_from(
             raise OptionError(
                 f"tools must be functions; got {type(function).__name__} {function!r:.40}."
             )
-        name: str = given or getattr(function, "__name__", "")
+        name = str(given or getattr(function, "__name__", ""))
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", name or ""):
             raise OptionError(
                 f"tool name {name!r} must be a Python-style name of at most 64 characters."
