@@ -1,0 +1,261 @@
+"""`Batch`: one prompt over many rows, answered concurrently under a shared `RateGovernor`,
+every row accounted for, in input order.
+
+The runner takes an ``ask(prompt) -> Reply`` coroutine and knows nothing of HTTP: it decides
+when each request may start, which failures are retried (429/503 slow the whole batch down,
+``Retry-After`` pauses it), and what each row ended as. Stopping keeps every finished row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from .._errors import APIStatusError, ConnectionError, GeminiError, TimeoutError
+from .._types import Reply
+from ._rate import RateGovernor
+
+__all__ = ["Batch", "BatchProgress", "RowOutcome", "run_rows"]
+
+NOT_RUN = "not run"
+
+
+@dataclass
+class RowOutcome:
+    """How one row ended: its reply (when an answer came), status and error line."""
+
+    reply: Reply | None = None
+    status: str = NOT_RUN
+    error: str | None = None
+    parsed: Any = None
+    attempts: int = 0
+
+
+@dataclass
+class BatchProgress:
+    """Counts a progress bar shows; `tokens` counts input + output."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    tokens: int = 0
+    throttled: int = 0
+
+
+@dataclass
+class Batch(Sequence[Reply | None]):
+    """The replies in input order (None where a row got no answer), with their outcomes."""
+
+    outcomes: list[RowOutcome]
+    labels: list[Any] = field(default_factory=list)
+    """The input's index (a DataFrame's), used by `to_frame`."""
+    fields: list[str] | None = None
+    """Schema field names: `to_frame` gives one column per field instead of ``answer``."""
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @overload
+    def __getitem__(self, i: int) -> Reply | None: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Reply | None]: ...
+    def __getitem__(self, i: int | slice) -> Reply | list[Reply | None] | None:
+        if isinstance(i, slice):
+            return [o.reply for o in self.outcomes[i]]
+        return self.outcomes[i].reply
+
+    def __iter__(self) -> Iterator[Reply | None]:
+        return (o.reply for o in self.outcomes)
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return counts
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per row: the answer (or the schema's fields), status, error, tokens."""
+        rows = []
+        for o in self.outcomes:
+            usage = o.reply.usage if o.reply is not None else None
+            row: dict[str, Any] = {}
+            if self.fields is not None:
+                for name in self.fields:
+                    row[name] = _field(o.parsed, name)
+            else:
+                row["answer"] = o.reply.text if o.reply is not None else None
+            row.update(
+                status=o.status,
+                error=o.error,
+                input_tokens=usage.prompt_tokens if usage else None,
+                output_tokens=usage.completion_tokens if usage else None,
+            )
+            rows.append(row)
+        return rows
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame with the input's index (pandas needed: pip install pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Batch.to_frame() needs pandas: pip install pandas") from None
+        index = self.labels if len(self.labels) == len(self.outcomes) else None
+        return pd.DataFrame(self.records(), index=index)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()))
+        return f"<Batch of {len(self)} rows: {counts or 'empty'}>"
+
+
+def _field(parsed: Any, name: str) -> Any:
+    if parsed is None:
+        return None
+    if isinstance(parsed, dict):
+        return parsed.get(name)
+    return getattr(parsed, name, None)
+
+
+def is_throttle(error: BaseException) -> bool:
+    """429, and 503 that is not "no such model": the gateway asks to slow down."""
+    if not isinstance(error, APIStatusError):
+        return False
+    return error.status_code == 429 or (
+        error.status_code == 503 and error.code != "model_not_found"
+    )
+
+
+def is_retryable(error: BaseException) -> bool:
+    if is_throttle(error):
+        return True
+    if isinstance(error, APIStatusError):
+        return error.status_code in (500, 502, 504, 524, 529)
+    return isinstance(error, ConnectionError | TimeoutError)
+
+
+async def run_rows(
+    prompts: Sequence[str | None],
+    ask: Callable[[int, str], Awaitable[Reply]],
+    *,
+    concurrency: int = 16,
+    governor: RateGovernor | None = None,
+    retries: int = 4,
+    backoff: float = 1.0,
+    check: Callable[[int, Reply], Any] | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    skip: Callable[[int], Awaitable[Reply | None]] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    outcomes: list[RowOutcome] | None = None,
+) -> list[RowOutcome]:
+    """Answer every prompt (None: a row with nothing to send, left "not run"); outcomes in order.
+
+    `ask(i, prompt)` sends one request (without retries of its own). `skip(i)` may return a
+    reply without sending (a cached answer), which costs no rate. `check(i, reply)` parses a
+    complete reply (a schema) and raises to fail the row. Cancelling the task stops at once,
+    keeping every finished row; rows not finished stay "not run" (pass `outcomes`, a list
+    filled in place, to keep them when the caller cancels).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1; got {concurrency}")
+    governor = governor or RateGovernor(clock=clock)
+    if outcomes is None:
+        outcomes = []
+    outcomes[:] = [RowOutcome() for _ in prompts]
+    progress = BatchProgress(total=len(prompts))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i, prompt in enumerate(prompts):
+        if prompt is not None:
+            queue.put_nowait(i)
+
+    def report(outcome: RowOutcome) -> None:
+        if outcome.status == "complete":
+            progress.done += 1
+        else:
+            progress.failed += 1
+        usage = outcome.reply.usage if outcome.reply is not None else None
+        if usage is not None:
+            progress.tokens += usage.prompt_tokens + usage.completion_tokens
+        if on_progress is not None:
+            on_progress(progress)
+
+    async def answer(i: int, prompt: str) -> None:
+        outcome = outcomes[i]
+        if skip is not None:
+            cached = await skip(i)
+            if cached is not None:
+                finish(i, outcome, cached)
+                return
+        while True:
+            start = governor.claim()
+            wait = start - clock()
+            if wait > 0:
+                await sleep(wait)
+            outcome.attempts += 1
+            try:
+                reply = await ask(i, prompt)
+            except GeminiError as exc:
+                if is_throttle(exc):
+                    progress.throttled += 1
+                    governor.throttled(start, getattr(exc, "retry_after", None))
+                if is_retryable(exc) and outcome.attempts <= retries:
+                    if not is_throttle(exc):  # throttles wait through the governor
+                        await sleep(
+                            backoff * 2 ** (outcome.attempts - 1) * random.uniform(0.75, 1.25)
+                        )
+                    continue
+                outcome.status, outcome.error = "failed", str(exc)
+                outcome.reply = getattr(exc, "reply", None)
+                report(outcome)
+                return
+            governor.succeeded()
+            finish(i, outcome, reply)
+            return
+
+    def finish(i: int, outcome: RowOutcome, reply: Reply) -> None:
+        outcome.reply = reply
+        outcome.status = reply.status
+        if reply.error is not None:
+            outcome.error = str(reply.error)
+        elif reply.status == "complete" and check is not None:
+            try:
+                outcome.parsed = check(i, reply)
+            except GeminiError as exc:
+                outcome.status, outcome.error = "failed", str(exc)
+        elif reply.status != "complete":
+            outcome.error = f"the answer was {reply.status}"
+        report(outcome)
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            prompt = prompts[i]
+            assert prompt is not None
+            await answer(i, prompt)
+
+    workers = [
+        asyncio.ensure_future(worker()) for _ in range(min(concurrency, max(1, queue.qsize())))
+    ]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return outcomes
+
+
+def eta(progress: BatchProgress, elapsed: float) -> float:
+    """Seconds left at the pace so far (inf before the first row)."""
+    finished = progress.done + progress.failed
+    if not finished:
+        return math.inf
+    return elapsed / finished * (progress.total - finished)
