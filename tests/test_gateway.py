@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import re
+import socket
 import ssl
 import struct
 import subprocess
@@ -1212,3 +1213,89 @@ def test_command_line_serves_until_interrupted(plain: httpx.Client) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- raw-socket helpers: the bytes after [DONE] are what these faults are about ---------------
+
+
+def raw_post(gw: FakeGateway, body: Any, path: str = "/v1/chat/completions") -> socket.socket:
+    """A connected socket that has sent one HTTP/1.1 POST with `body` as JSON."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection((gw.host, gw.port), timeout=10)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {gw.host}:{gw.port}\r\n"
+        f"Authorization: Bearer {gw.api_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + data)
+    return sock
+
+
+def read_until(sock: socket.socket, marker: bytes, received: bytes = b"") -> bytes:
+    """Everything received until `marker` has arrived (AssertionError if the peer closes first)."""
+    while marker not in received:
+        more = sock.recv(65536)
+        assert more, f"connection closed before {marker!r}; got {received[-200:]!r}"
+        received += more
+    return received
+
+
+def read_to_close(sock: socket.socket, received: bytes = b"") -> bytes:
+    while more := sock.recv(65536):
+        received += more
+    return received
+
+
+def dechunk(body: bytes) -> tuple[list[bytes], bool]:
+    """(the chunks of a chunked body, whether the terminating zero-length chunk arrived)."""
+    chunks: list[bytes] = []
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return chunks, True
+        chunks.append(rest[:size])
+        assert rest[size : size + 2] == b"\r\n"
+        body = rest[size + 2 :]
+    return chunks, False
+
+
+def split_response(data: bytes) -> tuple[str, bytes]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+# --- faults after [DONE] ---------------------------------------------------------------------
+
+
+def test_silent_after_done_holds_the_body_open_then_ends_it(gw: FakeGateway) -> None:
+    body = chat("quiet [fake:silent_after_done seconds=0.2]", stream=True)
+    with raw_post(gw, body) as sock:
+        data = read_until(sock, b"\r\n0\r\n\r\n")
+    head, raw = split_response(data)
+    assert head.startswith("HTTP/1.1 200")
+    chunks, ended = dechunk(raw)
+    assert ended
+    text = b"".join(chunks)
+    assert text.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in text
+    assert b'"choices":[],"usage":{' in text
+
+
+def test_silent_after_done_sends_nothing_more_until_the_client_leaves(gw: FakeGateway) -> None:
+    with raw_post(gw, chat("quiet [fake:silent_after_done]", stream=True)) as sock:
+        data = read_until(sock, b"data: [DONE]\n\n")
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # the body is still open: no terminating chunk
+            data += sock.recv(65536)
+        assert not data.endswith(b"0\r\n\r\n")
+    assert gw.wait_for_disconnect(timeout=2)  # noticed at once, not after 30 s
+    assert gw.disconnects == 1
+
+
+def test_stop_ends_silent_after_done_promptly() -> None:
+    gateway = FakeGateway().start()
+    with raw_post(gateway, chat("[fake:silent_after_done seconds=60]", stream=True)) as sock:
+        read_until(sock, b"data: [DONE]\n\n")
+        began = time.monotonic()
+        gateway.stop()
+        assert time.monotonic() - began < 1

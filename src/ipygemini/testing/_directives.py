@@ -35,7 +35,8 @@ FAULTS: dict[str, str] = {
     "model_not_found": "503 new-api 'No available channel for model X' (code model_not_found)",
     "array_error": "400 with Google's JSON-array error body",
     "empty_error": "an error status (code=N, default 429) with an empty body",
-    "error_event": "HTTP 200 stream that sends a data: {error} event after after=K chunks",
+    "error_event": "HTTP 200 stream that sends a data: {error} event after after=K chunks "
+    '(code=N or a string code, default "500")',
     "disconnect": "stream after=K chunks (default 3), then close the socket without ending the body",
     "reset": "close the connection without sending any response byte",
     "no_finish": "stream without any finish_reason (usage and [DONE] still sent)",
@@ -47,6 +48,8 @@ FAULTS: dict[str, str] = {
     "index_bug": "embeddings: every item has index 0 (one-api bug)",
     "ignore_stream": "answer a streaming request with one JSON completion (no SSE)",
     "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
+    "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "
+    "(default 30) before ending it",
 }
 
 # Faults that replace the whole response with an error before anything else happens.

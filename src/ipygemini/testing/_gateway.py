@@ -470,6 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
             sequence = [*sequence, *events.usage, DONE]
             if directives.has("stall"):
                 pause_at = min(after, len(sequence) - 1)
+            elif directives.has("silent_after_done"):
+                pause_at = len(sequence)
         if directives.has("keepalive"):
             sequence = keepalive(sequence)
         default_delay = 0.05 if directives.has("slow") else gateway.delay
@@ -485,6 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(
         self, events: list[bytes], *, delay: float, pause_at: int | None, pause: float, close: bool
     ) -> None:
+        """Write `events` (one write each when `delay` > 0, else one write in all), pausing for
+        `pause` seconds before event `pause_at` (== len(events): after the last one), then end the
+        chunked body, or close the connection without ending it when `close`."""
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -506,6 +511,8 @@ class _Handler(BaseHTTPRequestHandler):
                 elif i:
                     self._wait(delay)
                 self._write_chunks(item)
+            if pause_at == len(events):
+                self._wait(pause)
         else:
             cut = len(events) if pause_at is None else pause_at
             self._write_chunks(b"".join(events[:cut]))
