@@ -1299,3 +1299,39 @@ def test_stop_ends_silent_after_done_promptly() -> None:
         began = time.monotonic()
         gateway.stop()
         assert time.monotonic() - began < 1
+
+
+def test_close_after_done_closes_without_the_last_chunk(gw: FakeGateway) -> None:
+    with raw_post(gw, chat("cut [fake:close_after_done]", stream=True)) as sock:
+        data = read_to_close(sock)
+    head, raw = split_response(data)
+    assert head.startswith("HTTP/1.1 200") and "transfer-encoding: chunked" in head.lower()
+    chunks, ended = dechunk(raw)
+    assert not ended
+    text = b"".join(chunks)
+    assert text.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in text
+    assert gw.disconnects == 0  # the gateway hung up, not the client
+
+
+@pytest.mark.parametrize("same_write", [0, 1])
+def test_junk_after_done(gw: FakeGateway, same_write: int) -> None:
+    body = chat(f"late [fake:junk_after_done same_write={same_write}]", stream=True)
+    with raw_post(gw, body) as sock:
+        data = read_until(sock, b"\r\n0\r\n\r\n")
+    chunks, ended = dechunk(split_response(data)[1])
+    assert ended
+    text = b"".join(chunks)
+    done = text.index(b"data: [DONE]\n\n")
+    assert text[done:] == (
+        b'data: [DONE]\n\ndata: {"error":{"message":"late","code":500}}\n\ndata: garbage\n\n'
+    )
+    with_done = [c for c in chunks if b"[DONE]" in c]
+    assert len(with_done) == 1
+    if same_write:  # one write, one HTTP chunk: DONE and the junk arrive together
+        assert with_done[0].endswith(b"data: garbage\n\n")
+    else:
+        assert with_done[0].endswith(b"data: [DONE]\n\n")
+        assert chunks[-2:] == [
+            b'data: {"error":{"message":"late","code":500}}\n\n',
+            b"data: garbage\n\n",
+        ]

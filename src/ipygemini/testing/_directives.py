@@ -50,6 +50,10 @@ FAULTS: dict[str, str] = {
     "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "
     "(default 30) before ending it",
+    "close_after_done": "send the whole stream and [DONE], then close the socket without the "
+    "terminating zero-length chunk (llama.cpp)",
+    "junk_after_done": "after [DONE] send a data: {error} event and a non-JSON data: line, then end "
+    "the body (same_write=1: [DONE] and the junk in one socket write)",
 }
 
 # Faults that replace the whole response with an error before anything else happens.
@@ -126,6 +130,7 @@ OPTIONS: dict[str, Callable[[str, object], object]] = {
     "after": _int_at_least(0),
     "seconds": _float_between(0, 3600),
     "mb": _float_between(0.001, 256),
+    "same_write": _int_at_least(0, 1),
 }
 
 

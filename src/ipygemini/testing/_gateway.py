@@ -9,6 +9,7 @@ import base64
 import collections
 import functools
 import hmac
+import itertools
 import json
 import re
 import selectors
@@ -16,7 +17,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,7 @@ from ._directives import (
 from ._records import RecordedRequest, all_attachments
 from ._wire import (
     DONE,
+    JUNK_AFTER_DONE,
     MODEL_IDS,
     chat_completion,
     chat_events,
@@ -461,6 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
         sequence = events.head + events.body
         pause_at: int | None = None
         close = False
+        splits: set[int] = set()
         if directives.has("error_event"):
             sequence = [*sequence[:after], events.error_event(), *events.usage, DONE]
         elif directives.has("disconnect"):
@@ -472,6 +475,14 @@ class _Handler(BaseHTTPRequestHandler):
                 pause_at = min(after, len(sequence) - 1)
             elif directives.has("silent_after_done"):
                 pause_at = len(sequence)
+            if directives.has("close_after_done"):
+                close = True
+            if directives.has("junk_after_done"):
+                if directives.get_int("same_write", 0):
+                    sequence[-1] += b"".join(JUNK_AFTER_DONE)
+                else:
+                    splits = {len(sequence) + i for i in range(len(JUNK_AFTER_DONE))}
+                    sequence.extend(JUNK_AFTER_DONE)
         if directives.has("keepalive"):
             sequence = keepalive(sequence)
         default_delay = 0.05 if directives.has("slow") else gateway.delay
@@ -482,14 +493,22 @@ class _Handler(BaseHTTPRequestHandler):
             pause_at=pause_at,
             pause=directives.get_float("seconds", 30.0),
             close=close,
+            splits=splits,
         )
 
     def _stream(
-        self, events: list[bytes], *, delay: float, pause_at: int | None, pause: float, close: bool
+        self,
+        events: list[bytes],
+        *,
+        delay: float,
+        pause_at: int | None,
+        pause: float,
+        close: bool,
+        splits: Collection[int] = (),
     ) -> None:
-        """Write `events` (one write each when `delay` > 0, else one write in all), pausing for
-        `pause` seconds before event `pause_at` (== len(events): after the last one), then end the
-        chunked body, or close the connection without ending it when `close`."""
+        """Write `events` (one write each when `delay` > 0, else as few writes as `splits` and
+        `pause_at` allow), pausing `pause` seconds before event `pause_at` (== len(events): after
+        the last one), then end the chunked body, or close the connection without ending it."""
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -514,11 +533,14 @@ class _Handler(BaseHTTPRequestHandler):
             if pause_at == len(events):
                 self._wait(pause)
         else:
-            cut = len(events) if pause_at is None else pause_at
-            self._write_chunks(b"".join(events[:cut]))
-            if pause_at is not None:
+            pause_cut = [] if pause_at is None else [pause_at]
+            cuts = sorted({0, len(events), *splits, *pause_cut})
+            for start, end in itertools.pairwise(cuts):
+                if start == pause_at:
+                    self._wait(pause)
+                self._write_chunks(b"".join(events[start:end]))
+            if pause_at == len(events):
                 self._wait(pause)
-                self._write_chunks(b"".join(events[cut:]))
         if close:
             raise _Aborted
         if self._chunked:

@@ -22,6 +22,7 @@ from ._answers import ChatPlan, invalid
 
 __all__ = [
     "DONE",
+    "JUNK_AFTER_DONE",
     "MODEL_IDS",
     "ChatEvents",
     "chat_completion",
@@ -49,6 +50,11 @@ MAX_EMBEDDING_INPUTS = 100
 DEFAULT_DIMENSIONS = 8
 
 DONE = b"data: [DONE]\n\n"
+# What a broken gateway may still send after [DONE]: an error event and a line that is not JSON.
+JUNK_AFTER_DONE = (
+    b'data: {"error":{"message":"late","code":500}}\n\n',
+    b"data: garbage\n\n",
+)
 
 dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
