@@ -1335,3 +1335,78 @@ def test_junk_after_done(gw: FakeGateway, same_write: int) -> None:
             b'data: {"error":{"message":"late","code":500}}\n\n',
             b"data: garbage\n\n",
         ]
+
+
+# --- redirects and error codes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_fault_on_every_endpoint(gw: FakeGateway, client: httpx.Client, code: int) -> None:
+    origin = gw.base_url.removesuffix("/v1")
+    gw.push_fault("redirect", code=code, count=3)
+    r = client.post("/chat/completions", json=chat())
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/chat/completions")
+    r = client.get("/models?x=1")
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/models?x=1")
+    r = client.post("/embeddings", json={"model": "m", "input": "x"})
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/embeddings")
+    assert [q.path for q in gw.requests] == [
+        "/v1/chat/completions",
+        "/v1/models?x=1",
+        "/v1/embeddings",
+    ]
+    assert all(q.authorized for q in gw.requests)  # recorded: the key reached this gateway
+    followed = client.get(f"{origin}/moved/v1/models")  # the default target is served
+    assert followed.status_code == 200 and followed.json()["data"]
+
+
+def test_redirect_default_code_location_option_and_following(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    with FakeGateway(api_key="other-key") as other:
+        target = other.base_url + "/chat/completions"
+        r = client.post(
+            "/chat/completions",
+            json=chat(),
+            headers={"X-Fake-Fault": f"redirect location={target}"},
+        )
+        assert (r.status_code, r.headers["location"]) == (307, target)
+        assert r.content == b""
+        with httpx.Client(follow_redirects=True, verify=TLS) as follower:
+            auth = {"Authorization": f"Bearer {gw.api_key}"}
+            gw.push_fault("redirect", location=target)
+            follower.post(gw.base_url + "/chat/completions", json=chat(), headers=auth)
+        (seen,) = other.requests
+        assert seen.path == "/v1/chat/completions" and "authorization" not in seen.headers
+
+
+@pytest.mark.parametrize(
+    "spec", ["redirect code=404", "redirect code=moved", "status code=abc", "redirect location=x"]
+)
+def test_redirect_and_code_options_are_checked(
+    gw: FakeGateway, client: httpx.Client, spec: str
+) -> None:
+    name, _, option = spec.partition(" ")
+    key, _, value = option.partition("=")
+    r = client.get("/models", headers={"X-Fake-Fault": spec})
+    assert r.status_code == 400 and f"{key} must be" in r.json()["error"]["message"]
+    with pytest.raises(ValueError):
+        gw.push_fault(name, **{key: int(value) if value.isdigit() else value})
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "status"),
+    [
+        ("", "500", 500),
+        (" code=503", 503, 503),
+        (" code=rate_limit_exceeded", "rate_limit_exceeded", 500),
+    ],
+)
+def test_error_event_carries_a_code(
+    client: httpx.Client, spec: str, code: str | int, status: int
+) -> None:
+    events, _ = stream(client, chat(f"x [fake:error_event after=1{spec}]"))
+    (error,) = [e for e in events if isinstance(e, dict) and "error" in e]
+    assert error["error"]["code"] == code
+    r = client.post("/chat/completions", json=chat(f"x [fake:error_event{spec}]"))
+    assert r.status_code == status and r.json()["error"]["code"] == code

@@ -29,6 +29,7 @@ from ._directives import (
     REASONING_SHAPES,
     DirectiveError,
     Directives,
+    check_combination,
     check_fault,
     check_options,
     parse_spec,
@@ -51,7 +52,8 @@ from ._wire import (
 
 __all__ = ["FakeGateway"]
 
-_PREFIXES = ("/v1beta/openai", "/v1")
+# /moved/...: where the redirect fault sends clients by default (served like the real paths).
+_PREFIXES = ("/v1beta/openai", "/v1", "/moved/v1beta/openai", "/moved/v1")
 _WRITE_BLOCK = 1 << 20  # bytes per HTTP chunk when writing a pre-built stream
 _SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 _SECRET_QUERY = re.compile(r"([?&](?:key|api_key)=)[^&#]*", re.IGNORECASE)
@@ -99,6 +101,12 @@ def _route(method: str, path: str) -> str | None:
     if method == "POST" and rest == "/chat/completions":
         return "chat"
     return None
+
+
+def _event_code(directives: Directives) -> str | int:
+    """The error_event fault's ``code``: as given (a number or a word), else the string "500"."""
+    code = directives.options.get("code", "500")
+    return code if isinstance(code, str | int) else "500"
 
 
 class _Aborted(Exception):
@@ -336,6 +344,13 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "chat" and isinstance(body, Mapping):
             _, found = read_prompt(body)
             directives.add(found.faults, found.options)
+        try:
+            check_combination(directives.faults, directives.options)
+        except DirectiveError as exc:
+            message = f"FakeGateway directive: {exc}"
+            raise GatewayError(
+                400, error_body(message, "invalid_request_error", "fake_directive", param="")
+            ) from None
         if self._immediate_fault(directives, body):
             return
         if route == "models":
@@ -380,6 +395,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise GatewayError(
                 400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
             )
+        if fault == "redirect":
+            origin = self.gateway.base_url.removesuffix("/v1")
+            location = directives.get_str("location", f"{origin}/moved{self.path}")
+            code = directives.get_int("code", 307)
+            self._send(code, b"", {"Location": location}, raw=True)
+            return True
         if fault == "empty_error":
             raise GatewayError(directives.get_int("code", 429), None)
         if fault == "gzip_bomb":
@@ -432,8 +453,10 @@ class _Handler(BaseHTTPRequestHandler):
         no_usage = directives.has("no_usage")
         if not body.get("stream") or directives.has("ignore_stream"):
             if directives.has("error_event"):
+                code = _event_code(directives)
+                status = code if isinstance(code, int) and 400 <= code <= 599 else 500
                 message = f"upstream error: overloaded (request id: {self.request_id})"
-                raise GatewayError(500, error_body(message, "upstream_error", "500"))
+                raise GatewayError(status, error_body(message, "upstream_error", code))
             result = chat_completion(
                 plan,
                 request_id=self.request_id,
@@ -465,7 +488,8 @@ class _Handler(BaseHTTPRequestHandler):
         close = False
         splits: set[int] = set()
         if directives.has("error_event"):
-            sequence = [*sequence[:after], events.error_event(), *events.usage, DONE]
+            error = events.error_event(code=_event_code(directives))
+            sequence = [*sequence[:after], error, *events.usage, DONE]
         elif directives.has("disconnect"):
             sequence = sequence[:after]
             close = True
@@ -709,6 +733,7 @@ class FakeGateway:
         """
         check_fault(name)
         checked = check_options(options)
+        check_combination([name], checked)
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:

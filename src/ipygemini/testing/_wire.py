@@ -282,8 +282,10 @@ class ChatEvents:
     body: list[bytes]
     usage: list[bytes]
 
-    def error_event(self, message: str = "upstream error: overloaded") -> bytes:
-        error = {"error": {"message": message, "type": "upstream_error", "code": "500"}}
+    def error_event(
+        self, message: str = "upstream error: overloaded", code: str | int = "500"
+    ) -> bytes:
+        error = {"error": {"message": message, "type": "upstream_error", "code": code}}
         return b"data: " + dumps(error).encode() + b"\n\n"
 
 
