@@ -1410,3 +1410,29 @@ def test_error_event_carries_a_code(
     assert error["error"]["code"] == code
     r = client.post("/chat/completions", json=chat(f"x [fake:error_event{spec}]"))
     assert r.status_code == status and r.json()["error"]["code"] == code
+
+
+def test_error_null_fault_is_a_complete_answer(client: httpx.Client) -> None:
+    body = chat("fine [fake:error_null]")
+    r = client.post("/chat/completions", json=body)
+    result = r.json()
+    assert "error" in result and result["error"] is None
+    assert result["choices"][0]["message"]["content"] == answer_for(body)
+    assert result["choices"][0]["finish_reason"] == "stop" and result["usage"]
+    events, lines = stream(client, body)
+    assert joined(events) == answer_for(body) and events[-1] == "[DONE]"
+    usage = events[-2]
+    assert usage["choices"] == [] and usage["usage"] and usage["error"] is None
+    data_lines = [line for line in lines if line]
+    assert data_lines[-2].endswith(',"error":null}')
+    assert all("error" not in e for e in events[:-2])
+
+
+def test_fewer_choices_fault_answers_one_choice(client: httpx.Client) -> None:
+    body = chat("two please [fake:fewer_choices]", n=2)
+    (choice,) = client.post("/chat/completions", json=body).json()["choices"]
+    assert choice["index"] == 0 and choice["message"]["content"] == answer_for(body)
+    events, _ = stream(client, body)
+    indexes = {c["index"] for e in events if isinstance(e, dict) for c in e["choices"]}
+    assert indexes == {0} and joined(events) == answer_for(body)
+    assert len(client.post("/chat/completions", json=chat("two", n=2)).json()["choices"]) == 2

@@ -434,7 +434,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
     _reject_camel_case(google)
     check_attachments(body)
     model = body["model"]
-    n = body.get("n") or 1
+    n = 1 if merged.has("fewer_choices") else body.get("n") or 1
     image = is_image_model(model) or merged.has("big_image")
     if image:
         _image_geometry(body)  # validate the aspect ratio before anything is sent

@@ -50,6 +50,9 @@ FAULTS: dict[str, str] = {
     "index_bug": "embeddings: every item has index 0 (one-api bug)",
     "ignore_stream": "answer a streaming request with one JSON completion (no SSE)",
     "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
+    "error_null": "a complete answer whose usage chunk (streamed) or completion object carries "
+    '"error": null',
+    "fewer_choices": "answer a request for n>1 choices with one choice (llama.cpp, LiteLLM)",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
     "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "

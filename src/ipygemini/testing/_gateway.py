@@ -466,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reasoning_shape=reasoning_shape,
                 no_finish=directives.has("no_finish"),
                 no_usage=no_usage,
+                error_null=directives.has("error_null"),
             )
             self._send_plain(200, result, directives)
             return
@@ -481,6 +482,7 @@ class _Handler(BaseHTTPRequestHandler):
             reasoning_shape=reasoning_shape,
             no_finish=directives.has("no_finish"),
             include_usage=include_usage and not no_usage,
+            error_null=directives.has("error_null"),
         )
         after = len(events.head) + directives.get_int("after", 3)
         sequence = events.head + events.body

@@ -231,6 +231,7 @@ def chat_completion(
     reasoning_shape: str,
     no_finish: bool = False,
     no_usage: bool = False,
+    error_null: bool = False,
 ) -> dict[str, Any]:
     """The non-stream ``chat.completion`` object."""
     tags = reasoning_shape in ("think_tags", "thought_tags")
@@ -266,6 +267,8 @@ def chat_completion(
     }
     if not no_usage:
         result["usage"] = _plan_usage(plan)
+    if error_null:
+        result["error"] = None
     return result
 
 
@@ -332,6 +335,7 @@ def chat_events(
     reasoning_shape: str,
     no_finish: bool = False,
     include_usage: bool = True,
+    error_null: bool = False,
 ) -> ChatEvents:
     """The SSE events of a streamed answer, in new-api's order.
 
@@ -372,7 +376,8 @@ def chat_events(
                 body.append(event(index, *item))
     usage = []
     if include_usage:
-        usage.append(f'data: {prefix}],"usage":{dumps(_plan_usage(plan))}}}\n\n'.encode())
+        error = ',"error":null' if error_null else ""
+        usage.append(f'data: {prefix}],"usage":{dumps(_plan_usage(plan))}{error}}}\n\n'.encode())
     return ChatEvents(head=head, body=body, usage=usage)
 
 
