@@ -1436,3 +1436,58 @@ def test_fewer_choices_fault_answers_one_choice(client: httpx.Client) -> None:
     indexes = {c["index"] for e in events if isinstance(e, dict) for c in e["choices"]}
     assert indexes == {0} and joined(events) == answer_for(body)
     assert len(client.post("/chat/completions", json=chat("two", n=2)).json()["choices"]) == 2
+
+
+# --- content that trips renderers ------------------------------------------------------------
+
+
+def test_unclosed_image_fault(client: httpx.Client) -> None:
+    body = chat("chart [fake:unclosed_image]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text == answer_for(body)
+    start = text.index("![chart](https://example.com/chart.png\n")
+    assert ")" not in text[start : text.index("\n", start)]
+    assert text[text.index("\n", start) + 1 :].strip()  # more answer text follows
+    assert joined(stream(client, body)[0]) == text
+
+
+def test_paren_url_fault(client: httpx.Client) -> None:
+    body = chat("links [fake:paren_url]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert "![plot](https://example.com/wiki/File_(1).png)" in text
+    assert "[see](https://en.wikipedia.org/wiki/Python_(programming_language))" in text
+    assert joined(stream(client, body)[0]) == text == answer_for(body)
+
+
+def test_unclosed_think_fault(client: httpx.Client) -> None:
+    body = chat("think [fake:unclosed_think]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text.startswith("<think>\n") and "</think>" not in text
+    assert text[len("<think>\n") :] == answer_for(chat("think"))
+    assert joined(stream(client, body)[0]) == text == answer_for(body)
+
+
+def check_bad_images(images: list[dict[str, Any]], prompt_body: dict[str, Any]) -> None:
+    urls = [item["image_url"]["url"] for item in images]
+    assert all(item["type"] == "image_url" for item in images)
+    html, empty, invalid, valid = urls
+    assert html.startswith("data:text/html;base64,")
+    assert b"<" in base64.b64decode(html.split(",", 1)[1])
+    assert empty == "data:image/png;base64,"
+    assert invalid.startswith("data:image/png;base64,")
+    with pytest.raises(ValueError):
+        base64.b64decode(invalid.split(",", 1)[1], validate=True)
+    width, height, _ = read_png(png_from_url(valid))
+    assert (width, height) == (64, 48)
+
+
+def test_bad_images_fault(client: httpx.Client) -> None:
+    body = chat("pictures [fake:bad_images]")
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message["content"] == answer_for(body)
+    check_bad_images(message["images"], body)
+    events, _ = stream(client, body)
+    deltas = [c["delta"] for e in events if isinstance(e, dict) for c in e["choices"]]
+    (with_images,) = [d for d in deltas if "images" in d]
+    check_bad_images(with_images["images"], body)
+    assert joined(events) == answer_for(body)

@@ -5,6 +5,7 @@ Pure functions (no I/O), so tests can compute the expected answer with `answer_f
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -36,6 +37,7 @@ __all__ = [
     "ChatPlan",
     "GatewayError",
     "answer_for",
+    "bad_image_urls",
     "image_for",
     "plan_chat",
     "reasoning_for",
@@ -69,6 +71,13 @@ def fibonacci(n: int) -> list[int]:
 
 print(fibonacci(10))
 ```"""
+
+# Markdown a model may write that trips renderers (the unclosed_image and paren_url faults).
+UNCLOSED_IMAGE = "![chart](https://example.com/chart.png\nThe chart shows a steady rise."
+PAREN_URLS = (
+    "![plot](https://example.com/wiki/File_(1).png)\n\n"
+    "For background, [see](https://en.wikipedia.org/wiki/Python_(programming_language))."
+)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -383,6 +392,22 @@ def compose_reasoning(prompt: str) -> str:
     )
 
 
+def decorate(text: str, directives: Directives) -> str:
+    """`text` with the Markdown the content faults ask for (inserted after the first two blocks)."""
+    inserts = [
+        block
+        for name, block in (("unclosed_image", UNCLOSED_IMAGE), ("paren_url", PAREN_URLS))
+        if directives.has(name)
+    ]
+    if inserts:
+        blocks = text.split("\n\n")
+        blocks[2:2] = inserts
+        text = "\n\n".join(blocks)
+    if directives.has("unclosed_think"):
+        text = "<think>\n" + text
+    return text
+
+
 def truncate(text: str, stops: Sequence[str], max_tokens: int | None) -> tuple[str, str]:
     """`text` cut at the first stop sequence and at `max_tokens` words, with its finish reason."""
     positions = [i for i in (text.find(s) for s in stops) if i >= 0]
@@ -439,7 +464,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
     if image:
         _image_geometry(body)  # validate the aspect ratio before anything is sent
         base = IMAGE_TEXT
-        texts = [base if i == 0 else f"{base} (choice {i + 1})" for i in range(n)]
+        texts = [decorate(base if i == 0 else f"{base} (choice {i + 1})", merged) for i in range(n)]
         finishes = ["stop"] * n
     else:
         if json_mode(body):
@@ -459,6 +484,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
                 words=words if isinstance(words, int) else None,
             )
             raw = [base if i == 0 else f"{base} (choice {i + 1})" for i in range(n)]
+        raw = [decorate(text, merged) for text in raw]
         cut = [truncate(text, _stops(body), _max_tokens(body)) for text in raw]
         texts = [text for text, _ in cut]
         finishes = [finish for _, finish in cut]
@@ -563,3 +589,15 @@ def image_for(body: Mapping[str, Any], directives: Directives | None = None) -> 
         return solid_png(width, height, colour)
     top = _hash_colour(prompt)
     return gradient_png(width, height, top, (top[0] // 2, top[1] // 2, top[2] // 2))
+
+
+def bad_image_urls(body: Mapping[str, Any], directives: Directives | None = None) -> list[str]:
+    """The bad_images fault's data URLs: HTML, empty, invalid base64, then one valid PNG."""
+    html = base64.b64encode(b"<img src=x onerror=alert(1)>").decode("ascii")
+    valid = base64.b64encode(image_for(body, directives)).decode("ascii")
+    return [
+        f"data:text/html;base64,{html}",
+        "data:image/png;base64,",
+        "data:image/png;base64,not*valid*base64!",
+        f"data:image/png;base64,{valid}",
+    ]

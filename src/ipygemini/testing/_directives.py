@@ -53,6 +53,13 @@ FAULTS: dict[str, str] = {
     "error_null": "a complete answer whose usage chunk (streamed) or completion object carries "
     '"error": null',
     "fewer_choices": "answer a request for n>1 choices with one choice (llama.cpp, LiteLLM)",
+    "unclosed_image": "the answer contains ![chart](https://example.com/chart.png with no closing "
+    "parenthesis, then a newline and more text",
+    "paren_url": "the answer contains a Markdown image and a link whose URLs hold balanced "
+    "parentheses",
+    "unclosed_think": "the answer starts with <think> that is never closed",
+    "bad_images": "images[] (delta/message) carry a text/html data URL, an empty one, invalid base64 "
+    "and one valid PNG",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
     "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "

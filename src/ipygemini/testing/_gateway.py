@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._answers import GatewayError, image_for, plan_chat, read_prompt
+from ._answers import GatewayError, bad_image_urls, image_for, plan_chat, read_prompt
 from ._directives import (
     IMAGE_SHAPES,
     REASONING_SHAPES,
@@ -449,6 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.is_image:
             png = image_for(body, directives)
             image_url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        extra_images = bad_image_urls(body, directives) if directives.has("bad_images") else ()
         created = int(time.time())
         no_usage = directives.has("no_usage")
         if not body.get("stream") or directives.has("ignore_stream"):
@@ -467,6 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
                 no_finish=directives.has("no_finish"),
                 no_usage=no_usage,
                 error_null=directives.has("error_null"),
+                extra_images=extra_images,
             )
             self._send_plain(200, result, directives)
             return
@@ -483,6 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
             no_finish=directives.has("no_finish"),
             include_usage=include_usage and not no_usage,
             error_null=directives.has("error_null"),
+            extra_images=extra_images,
         )
         after = len(events.head) + directives.get_int("after", 3)
         sequence = events.head + events.body

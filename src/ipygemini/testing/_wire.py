@@ -204,6 +204,10 @@ def image_parts(url: str) -> list[dict[str, Any]]:
     return [{"type": "image_url", "image_url": {"url": url}}]
 
 
+def images_of(urls: Sequence[str]) -> list[dict[str, Any]]:
+    return [part for url in urls for part in image_parts(url)]
+
+
 def _tagged(reasoning: str, shape: str) -> str:
     if shape == "think_tags":
         return f"<think>\n{reasoning}\n</think>\n"
@@ -232,6 +236,7 @@ def chat_completion(
     no_finish: bool = False,
     no_usage: bool = False,
     error_null: bool = False,
+    extra_images: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The non-stream ``chat.completion`` object."""
     tags = reasoning_shape in ("think_tags", "thought_tags")
@@ -249,6 +254,8 @@ def chat_completion(
                     {"type": "text", "text": prefix + text},
                     *image_parts(image_url),
                 ]
+        if extra_images:
+            message["images"] = [*message.get("images", []), *images_of(extra_images)]
         if plan.reasoning and not tags:
             message.update(_reasoning_fields(plan.reasoning, reasoning_shape, final=True))
         choices.append(
@@ -336,6 +343,7 @@ def chat_events(
     no_finish: bool = False,
     include_usage: bool = True,
     error_null: bool = False,
+    extra_images: Sequence[str] = (),
 ) -> ChatEvents:
     """The SSE events of a streamed answer, in new-api's order.
 
@@ -362,6 +370,8 @@ def chat_events(
             image_shape=image_shape,
             reasoning_shape=reasoning_shape,
         )
+        if extra_images:
+            deltas.append((dumps({"images": images_of(extra_images)}), None))
         finish = plan.finish_reasons[index]
         if not no_finish:
             if finish == "stop" or not deltas:
