@@ -1491,3 +1491,30 @@ def test_bad_images_fault(client: httpx.Client) -> None:
     (with_images,) = [d for d in deltas if "images" in d]
     check_bad_images(with_images["images"], body)
     assert joined(events) == answer_for(body)
+
+
+# --- gateway personalities -------------------------------------------------------------------
+
+GOOGLE_THINKING = {"extra_body": {"google": {"thinking_config": {"include_thoughts": True}}}}
+
+
+def test_litellm_fault_headers_and_extra_body(gw: FakeGateway, client: httpx.Client) -> None:
+    litellm = {"X-Fake-Fault": "litellm"}
+    r = client.post("/chat/completions", json=chat("x", **GOOGLE_THINKING), headers=litellm)
+    assert r.headers["x-litellm-version"] and len(r.headers["x-litellm-model-id"]) == 64
+    assert set(r.json()["choices"][0]["message"]) == {"role", "content"}  # google key ignored
+    assert reasoning_for(chat("x [fake:litellm]", **GOOGLE_THINKING)) is None
+    assert client.post("/chat/completions", json=chat("x", **GOOGLE_THINKING)).json()["choices"][0][
+        "message"
+    ]["reasoning_content"]  # without the fault, new-api reads it
+    camel = {"extra_body": {"google": {"thinkingConfig": {"thinkingBudget": 10}}}}
+    assert client.post("/chat/completions", json=chat("x", **camel), headers=litellm).is_success
+    body = chat("x [fake:litellm]", reasoning_effort="low")
+    events, _ = stream(client, body)
+    assert joined(events, "reasoning_content") == reasoning_for(body) is not None
+    r = client.get("/models", headers=litellm)
+    assert r.headers["x-litellm-version"] and "x-litellm-model-id" not in r.headers
+    gw.push_fault("litellm")
+    r = client.post("/embeddings", json={"model": "gemini-embedding-001", "input": "x"})
+    assert r.headers["x-litellm-version"]
+    assert "x-litellm-version" not in client.get("/models").headers

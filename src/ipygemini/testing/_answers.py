@@ -210,6 +210,14 @@ def validate_chat(body: Any) -> Mapping[str, Any]:
     return body
 
 
+def litellm_body(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` as a LiteLLM proxy reads it: a literal ``extra_body``'s keys become top-level keys."""
+    extra = body.get("extra_body")
+    if not isinstance(extra, Mapping):
+        return body
+    return {**{k: v for k, v in body.items() if k != "extra_body"}, **extra}
+
+
 def _google(body: Mapping[str, Any]) -> Mapping[str, Any]:
     extra = body.get("extra_body")
     google = extra.get("google") if isinstance(extra, Mapping) else None
@@ -455,6 +463,8 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
     if directives is not None:
         merged.add(directives.faults, directives.options)
     merged.add(found.faults, found.options)
+    if merged.has("litellm"):
+        body = litellm_body(body)
     google = _google(body)
     _reject_camel_case(google)
     check_attachments(body)

@@ -60,6 +60,8 @@ FAULTS: dict[str, str] = {
     "unclosed_think": "the answer starts with <think> that is never closed",
     "bad_images": "images[] (delta/message) carry a text/html data URL, an empty one, invalid base64 "
     "and one valid PNG",
+    "litellm": "act like a LiteLLM proxy: x-litellm-* response headers; a literal extra_body's keys "
+    "become top-level keys (so extra_body.google is ignored); reasoning_effort turns thinking on",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
     "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "

@@ -45,6 +45,7 @@ from ._wire import (
     embeddings_body,
     error_body,
     keepalive,
+    litellm_headers,
     model_entry,
     models_body,
     new_request_id,
@@ -248,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _start(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in {**headers, **self._extra_headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self._sent_headers = True
@@ -270,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.request_id = new_request_id()
+        self._extra_headers: dict[str, str] = {}
         try:
             try:
                 raw = self._read_body()
@@ -344,6 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "chat" and isinstance(body, Mapping):
             _, found = read_prompt(body)
             directives.add(found.faults, found.options)
+        if directives.has("litellm"):
+            model = body.get("model") if isinstance(body, Mapping) else None
+            self._extra_headers = litellm_headers(self.request_id, model)
         try:
             check_combination(directives.faults, directives.options)
         except DirectiveError as exc:

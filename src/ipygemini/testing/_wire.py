@@ -31,6 +31,7 @@ __all__ = [
     "error_body",
     "image_parts",
     "keepalive",
+    "litellm_headers",
     "models_body",
     "new_request_id",
     "usage_body",
@@ -67,6 +68,22 @@ def new_request_id() -> str:
     with _ids_lock:
         serial = next(_ids)
     return time.strftime("%Y%m%d%H%M%S") + f"{serial:09d}"
+
+
+LITELLM_VERSION = "1.77.7"
+
+
+def litellm_headers(request_id: str, model: object) -> dict[str, str]:
+    """The ``x-litellm-*`` headers a LiteLLM proxy puts on its responses."""
+    headers = {
+        "x-litellm-version": LITELLM_VERSION,
+        "x-litellm-call-id": f"{request_id[:8]}-{request_id[8:12]}-{request_id[12:]}",
+        "x-litellm-response-cost": "0.0",
+    }
+    if isinstance(model, str) and model:
+        headers["x-litellm-model-id"] = hashlib.sha256(model.encode()).hexdigest()
+        headers["x-litellm-model-api-base"] = "https://generativelanguage.googleapis.com"
+    return headers
 
 
 def error_body(message: str, type_: str, code: str | int = "", param: str | None = None) -> Any:
