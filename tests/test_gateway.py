@@ -1518,3 +1518,48 @@ def test_litellm_fault_headers_and_extra_body(gw: FakeGateway, client: httpx.Cli
     r = client.post("/embeddings", json={"model": "gemini-embedding-001", "input": "x"})
     assert r.headers["x-litellm-version"]
     assert "x-litellm-version" not in client.get("/models").headers
+
+
+def level_fields(how: str, level: str) -> dict[str, Any]:
+    if how == "reasoning_effort":
+        return {"reasoning_effort": level}
+    return {"extra_body": {"google": {"thinking_config": {"thinking_level": level}}}}
+
+
+@pytest.mark.parametrize("how", ["reasoning_effort", "thinking_level"])
+@pytest.mark.parametrize(
+    ("model", "accepted", "rejected", "valid"),
+    [
+        (
+            "gemini-3-flash-preview",
+            ["none", "low", "medium", "high"],
+            ["minimal"],
+            "high, low, medium, none",
+        ),
+        ("gemini-3-pro-preview", ["low", "high"], ["medium", "minimal", "none"], "low, high"),
+    ],
+)
+def test_gemini_3_thinking_levels_are_checked_per_model(
+    client: httpx.Client, how: str, model: str, accepted: list[str], rejected: list[str], valid: str
+) -> None:
+    for level in accepted:
+        body = chat("levels", model=model, **level_fields(how, level))
+        r = client.post("/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        reasoning = r.json()["choices"][0]["message"].get("reasoning_content")
+        assert (reasoning is None) == (level == "none")
+    for level in rejected:
+        body = chat("levels", model=model, **level_fields(how, level))
+        r = client.post("/chat/completions", json={**body, "stream": True})
+        assert r.status_code == 400
+        (item,) = r.json()
+        assert item["error"]["status"] == "INVALID_ARGUMENT"
+        assert item["error"]["message"] == f"Invalid {how}: {level}. Valid values are: {valid}"
+
+
+def test_gemini_2_5_takes_budgets_and_is_not_level_checked(client: httpx.Client) -> None:
+    for effort in ("minimal", "medium"):
+        assert client.post("/chat/completions", json=chat(reasoning_effort=effort)).is_success
+    budget = {"extra_body": {"google": {"thinking_config": {"thinking_budget": 512}}}}
+    body = chat("b", model="gemini-3-pro-preview", **budget)
+    assert client.post("/chat/completions", json=body).is_success

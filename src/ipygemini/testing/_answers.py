@@ -250,6 +250,47 @@ def _reject_camel_case(google: Mapping[str, Any]) -> None:
                 )
 
 
+# Thinking levels Gemini 3 models accept (reasoning_effort or thinking_config.thinking_level), in
+# the order Google lists them in its 400; other models are not checked (2.5 takes budgets).
+THINKING_LEVELS: dict[str, tuple[str, ...]] = {
+    "gemini-3-flash": ("high", "low", "medium", "none"),
+    "gemini-3-pro": ("low", "high"),
+}
+
+
+def accepted_levels(model: object) -> tuple[str, ...] | None:
+    """The thinking levels `model` accepts, or None when it takes no levels (or is not checked)."""
+    if not isinstance(model, str):
+        return None
+    name = model.lower().removeprefix("models/")
+    for prefix, levels in THINKING_LEVELS.items():
+        if name.startswith(prefix):
+            return levels
+    return None
+
+
+def google_invalid(message: str) -> GatewayError:
+    """A 400 in the shape Google's OpenAI-compatible endpoint uses (a JSON array)."""
+    return GatewayError(
+        400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+    )
+
+
+def check_thinking_levels(body: Mapping[str, Any]) -> None:
+    """Reject a reasoning_effort or thinking_level the Gemini 3 model does not take, as Google does."""
+    levels = accepted_levels(body.get("model"))
+    if levels is None:
+        return
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, Mapping):
+        effort = effort.get("effort")
+    config = _google(body).get("thinking_config")
+    level = config.get("thinking_level") if isinstance(config, Mapping) else None
+    for name, value in (("reasoning_effort", effort), ("thinking_level", level)):
+        if value is not None and (not isinstance(value, str) or value.lower() not in levels):
+            raise google_invalid(f"Invalid {name}: {value}. Valid values are: {', '.join(levels)}")
+
+
 def thinking_requested(body: Mapping[str, Any]) -> bool:
     """Whether `body` switches thinking on, in any form a gateway understands."""
     model = body.get("model")
@@ -259,10 +300,13 @@ def thinking_requested(body: Mapping[str, Any]) -> bool:
     if isinstance(config, Mapping):
         include = config.get("include_thoughts")
         budget = config.get("thinking_budget")
+        level = config.get("thinking_level")
         if isinstance(include, bool):
             if include:
                 return True
         elif isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
+            return True
+        elif isinstance(level, str) and level.lower() not in ("", "none", "minimal"):
             return True
     effort = body.get("reasoning_effort")
     if isinstance(effort, Mapping):
@@ -467,6 +511,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
         body = litellm_body(body)
     google = _google(body)
     _reject_camel_case(google)
+    check_thinking_levels(body)
     check_attachments(body)
     model = body["model"]
     n = 1 if merged.has("fewer_choices") else body.get("n") or 1
