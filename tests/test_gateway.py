@@ -1563,3 +1563,42 @@ def test_gemini_2_5_takes_budgets_and_is_not_level_checked(client: httpx.Client)
     budget = {"extra_body": {"google": {"thinking_config": {"thinking_budget": 512}}}}
     body = chat("b", model="gemini-3-pro-preview", **budget)
     assert client.post("/chat/completions", json=body).is_success
+
+
+# --- usage details ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["reasoning_content", "think_tags"])
+def test_length_thinking_fault(client: httpx.Client, shape: str) -> None:
+    body = chat(f"hard one [fake:length_thinking tokens=777 reasoning_shape={shape}]")
+    assert answer_for(body) == "" and reasoning_for(body)
+    result = client.post("/chat/completions", json=body).json()
+    (choice,) = result["choices"]
+    assert choice["finish_reason"] == "length"
+    usage = result["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 777
+    assert usage["completion_tokens"] == 777
+    events, _ = stream(client, body)
+    assert stream_reasoning(events, shape) == reasoning_for(body)
+    if shape == "think_tags":
+        assert split_tags(joined(events), shape)[1] == ""
+        assert choice["message"]["content"] == f"<think>\n{reasoning_for(body)}\n</think>\n"
+    else:
+        assert joined(events) == "" and choice["message"]["content"] == ""
+        assert choice["message"]["reasoning_content"] == reasoning_for(body)
+    finishes = [c["finish_reason"] for e in events[:-1] for c in e["choices"] if c["finish_reason"]]
+    assert finishes == ["length"]
+    assert events[-2]["usage"]["completion_tokens_details"]["reasoning_tokens"] == 777
+    default = client.post("/chat/completions", json=chat("x [fake:length_thinking]")).json()
+    assert default["usage"]["completion_tokens_details"]["reasoning_tokens"] == 1000
+
+
+def test_cached_option_adds_prompt_tokens_details(client: httpx.Client) -> None:
+    plain_usage = client.post("/chat/completions", json=chat("x")).json()["usage"]
+    assert "prompt_tokens_details" not in plain_usage
+    events, _ = stream(client, chat("x"))
+    assert "prompt_tokens_details" not in events[-2]["usage"]
+    usage = client.post("/chat/completions", json=chat("x [fake:cached=42]")).json()["usage"]
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 42}
+    events, _ = stream(client, chat("x"), headers={"X-Fake-Fault": "cached=7"})
+    assert events[-2]["usage"]["prompt_tokens_details"] == {"cached_tokens": 7}

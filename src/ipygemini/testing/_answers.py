@@ -483,6 +483,8 @@ class ChatPlan:
     reasoning: str | None
     is_image: bool
     prompt_tokens: int
+    reasoning_tokens: int | None = None  # reported instead of the reasoning's word count
+    cached_tokens: int | None = None  # None: usage has no prompt_tokens_details
 
     @property
     def n(self) -> int:
@@ -490,7 +492,10 @@ class ChatPlan:
 
     def usage_numbers(self) -> tuple[int, int, int]:
         """(completion tokens, reasoning tokens, image tokens) over all choices."""
-        reasoning = word_count(self.reasoning) * self.n if self.reasoning else 0
+        if self.reasoning_tokens is not None:
+            reasoning = self.reasoning_tokens
+        else:
+            reasoning = word_count(self.reasoning) * self.n if self.reasoning else 0
         images = IMAGE_TOKENS * self.n if self.is_image else 0
         text = sum(word_count(t) for t in self.texts)
         return text + reasoning + images, reasoning, images
@@ -543,14 +548,23 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
         cut = [truncate(text, _stops(body), _max_tokens(body)) for text in raw]
         texts = [text for text, _ in cut]
         finishes = [finish for _, finish in cut]
+    reasoning = compose_reasoning(prompt) if thinking_requested(body) else None
+    reasoning_tokens = None
+    if merged.has("length_thinking"):  # thinking used the whole budget: no answer text
+        texts, finishes, image = [""] * n, ["length"] * n, False
+        reasoning = compose_reasoning(prompt)
+        reasoning_tokens = merged.get_int("tokens", 1000)
+    cached = merged.options.get("cached")
     return ChatPlan(
         model=model,
         prompt=prompt,
         texts=texts,
         finish_reasons=finishes,
-        reasoning=compose_reasoning(prompt) if thinking_requested(body) else None,
+        reasoning=reasoning,
         is_image=image,
         prompt_tokens=prompt_tokens(body),
+        reasoning_tokens=reasoning_tokens,
+        cached_tokens=cached if isinstance(cached, int) else None,
     )
 
 

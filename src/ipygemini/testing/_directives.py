@@ -62,6 +62,8 @@ FAULTS: dict[str, str] = {
     "and one valid PNG",
     "litellm": "act like a LiteLLM proxy: x-litellm-* response headers; a literal extra_body's keys "
     "become top-level keys (so extra_body.google is ignored); reasoning_effort turns thinking on",
+    "length_thinking": "reasoning only, then finish_reason length with empty answer text and "
+    "reasoning_tokens=N in usage (tokens=N, default 1000)",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
     "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "
@@ -173,6 +175,8 @@ OPTIONS: dict[str, Callable[[str, object], object]] = {
     "mb": _float_between(0.001, 256),
     "same_write": _int_at_least(0, 1),
     "location": _location,
+    "tokens": _int_at_least(0, 10_000_000),
+    "cached": _int_at_least(0, 10_000_000),
 }
 
 

@@ -100,36 +100,43 @@ def usage_body(
     *,
     reasoning_tokens: int = 0,
     image_tokens: int = 0,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """new-api's usage object (it always carries these extra keys)."""
-    return {
+    """new-api's usage object (it always carries these extra keys); ``prompt_tokens_details``
+    only when cached tokens are reported (many layers drop it: absent means unknown)."""
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {
-            "cached_tokens": 0,
-            "text_tokens": prompt_tokens,
-            "audio_tokens": 0,
-            "image_tokens": 0,
-        },
-        "completion_tokens_details": {
-            "text_tokens": completion_tokens - reasoning_tokens - image_tokens,
-            "audio_tokens": 0,
-            "image_tokens": image_tokens,
-            "reasoning_tokens": reasoning_tokens,
-        },
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "input_tokens_details": None,
-        "claude_cache_creation_5_m_tokens": 0,
-        "claude_cache_creation_1_h_tokens": 0,
     }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    usage["completion_tokens_details"] = {
+        "text_tokens": completion_tokens - reasoning_tokens - image_tokens,
+        "audio_tokens": 0,
+        "image_tokens": image_tokens,
+        "reasoning_tokens": reasoning_tokens,
+    }
+    usage.update(
+        {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "input_tokens_details": None,
+            "claude_cache_creation_5_m_tokens": 0,
+            "claude_cache_creation_1_h_tokens": 0,
+        }
+    )
+    return usage
 
 
 def _plan_usage(plan: ChatPlan) -> dict[str, Any]:
     completion, reasoning, images = plan.usage_numbers()
     return usage_body(
-        plan.prompt_tokens, completion, reasoning_tokens=reasoning, image_tokens=images
+        plan.prompt_tokens,
+        completion,
+        reasoning_tokens=reasoning,
+        image_tokens=images,
+        cached_tokens=plan.cached_tokens,
     )
 
 
