@@ -58,10 +58,11 @@ FAULTS: dict[str, str] = {
     "paren_url": "the answer contains a Markdown image and a link whose URLs hold balanced "
     "parentheses",
     "unclosed_think": "the answer starts with <think> that is never closed",
-    "bad_images": "images[] (delta/message) carry a text/html data URL, an empty one, invalid base64 "
-    "and one valid PNG",
-    "litellm": "act like a LiteLLM proxy: x-litellm-* response headers; a literal extra_body's keys "
-    "become top-level keys (so extra_body.google is ignored); reasoning_effort turns thinking on",
+    "bad_images": "images[] (delta/message) carry a text/html data URL, an empty one, invalid "
+    "base64 and one valid PNG",
+    "litellm": "act like a LiteLLM proxy: x-litellm-* response headers; a literal extra_body's "
+    "keys become top-level keys (so extra_body.google is ignored); reasoning_effort turns thinking "
+    "on",
     "length_thinking": "reasoning only, then finish_reason length with empty answer text and "
     "reasoning_tokens=N in usage (tokens=N, default 1000)",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
@@ -70,8 +71,8 @@ FAULTS: dict[str, str] = {
     "(default 30) before ending it",
     "close_after_done": "send the whole stream and [DONE], then close the socket without the "
     "terminating zero-length chunk (llama.cpp)",
-    "junk_after_done": "after [DONE] send a data: {error} event and a non-JSON data: line, then end "
-    "the body (same_write=1: [DONE] and the junk in one socket write)",
+    "junk_after_done": "after [DONE] send a data: {error} event and a non-JSON data: line, then "
+    "end the body (same_write=1: [DONE] and the junk in one socket write)",
 }
 
 # Faults that replace the whole response with an error before anything else happens.
