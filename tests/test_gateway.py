@@ -1380,6 +1380,15 @@ def test_redirect_default_code_location_option_and_following(
         assert seen.path == "/v1/chat/completions" and "authorization" not in seen.headers
 
 
+def test_a_followed_redirect_ends_at_moved(gw: FakeGateway, client: httpx.Client) -> None:
+    body = chat("[fake:redirect] where")
+    r = client.post("/chat/completions", json=body, follow_redirects=True)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == answer_for(
+        chat("where")
+    )
+    assert [q.path for q in gw.requests] == ["/v1/chat/completions", "/moved/v1/chat/completions"]
+
+
 @pytest.mark.parametrize(
     "spec", ["redirect code=404", "redirect code=moved", "status code=abc", "redirect location=x"]
 )

@@ -66,7 +66,8 @@ FAULTS: dict[str, str] = {
     "length_thinking": "reasoning only, then finish_reason length with empty answer text and "
     "reasoning_tokens=N in usage (tokens=N, default 1000)",
     "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
-    "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
+    "location=URL (default: the same path under /moved on this gateway, which serves it normally "
+    "and never redirects)",
     "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "
     "(default 30) before ending it",
     "close_after_done": "send the whole stream and [DONE], then close the socket without the "

@@ -257,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             model = body.get("model") if isinstance(body, Mapping) else None
             self._extra_headers = litellm_headers(self.request_id, model)
         fault = directives.immediate_fault()
+        if fault == "redirect" and path.startswith("/moved/"):
+            fault = None  # where redirects lead is served normally, so following never loops
         if fault == "reset":
             raise _Aborted
         if fault is not None:
