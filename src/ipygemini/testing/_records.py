@@ -25,6 +25,8 @@ __all__ = [
     "attachments_of",
     "decode_data_url",
     "last_user_message",
+    "masked_headers",
+    "masked_path",
     "message_text",
     "sniff_mime",
 ]
@@ -32,6 +34,9 @@ __all__ = [
 AttachmentKind = Literal["image_url", "file", "input_audio"]
 
 SUPPORTED_MIME_TYPES = GEMINI_MIME_TYPES  # new-api's whitelist for a native Gemini channel
+
+_SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+_SECRET_QUERY = re.compile(r"([?&](?:key|api_key)=)[^&#]*", re.IGNORECASE)
 
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.DOTALL)
 
@@ -240,3 +245,21 @@ def last_user_message(body: Any) -> Mapping[str, Any] | None:
     for message in _user_messages(body):
         last = message
     return last
+
+
+def _mask(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    if not token:
+        scheme, token = "", value
+    hint = f"…{token[-4:]}" if len(token) >= 8 else "…"
+    return f"{scheme} {hint}".strip()
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` as recorded: credentials cut to their last four characters."""
+    return {k: _mask(v) if k in _SECRET_HEADERS else v for k, v in headers.items()}
+
+
+def masked_path(path: str) -> str:
+    """`path` as recorded: ``key=``/``api_key=`` query values removed."""
+    return _SECRET_QUERY.sub(r"\1…", path)
