@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import re
+import socket
 import ssl
 import struct
 import subprocess
@@ -1212,3 +1213,392 @@ def test_command_line_serves_until_interrupted(plain: httpx.Client) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- raw-socket helpers: the bytes after [DONE] are what these faults are about ---------------
+
+
+def raw_post(gw: FakeGateway, body: Any, path: str = "/v1/chat/completions") -> socket.socket:
+    """A connected socket that has sent one HTTP/1.1 POST with `body` as JSON."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection((gw.host, gw.port), timeout=10)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {gw.host}:{gw.port}\r\n"
+        f"Authorization: Bearer {gw.api_key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + data)
+    return sock
+
+
+def read_until(sock: socket.socket, marker: bytes, received: bytes = b"") -> bytes:
+    """Everything received until `marker` has arrived (AssertionError if the peer closes first)."""
+    while marker not in received:
+        more = sock.recv(65536)
+        assert more, f"connection closed before {marker!r}; got {received[-200:]!r}"
+        received += more
+    return received
+
+
+def read_to_close(sock: socket.socket, received: bytes = b"") -> bytes:
+    while more := sock.recv(65536):
+        received += more
+    return received
+
+
+def dechunk(body: bytes) -> tuple[list[bytes], bool]:
+    """(the chunks of a chunked body, whether the terminating zero-length chunk arrived)."""
+    chunks: list[bytes] = []
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return chunks, True
+        chunks.append(rest[:size])
+        assert rest[size : size + 2] == b"\r\n"
+        body = rest[size + 2 :]
+    return chunks, False
+
+
+def split_response(data: bytes) -> tuple[str, bytes]:
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+# --- faults after [DONE] ---------------------------------------------------------------------
+
+
+def test_silent_after_done_holds_the_body_open_then_ends_it(gw: FakeGateway) -> None:
+    body = chat("quiet [fake:silent_after_done seconds=0.2]", stream=True)
+    with raw_post(gw, body) as sock:
+        data = read_until(sock, b"\r\n0\r\n\r\n")
+    head, raw = split_response(data)
+    assert head.startswith("HTTP/1.1 200")
+    chunks, ended = dechunk(raw)
+    assert ended
+    text = b"".join(chunks)
+    assert text.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in text
+    assert b'"choices":[],"usage":{' in text
+
+
+def test_silent_after_done_sends_nothing_more_until_the_client_leaves(gw: FakeGateway) -> None:
+    with raw_post(gw, chat("quiet [fake:silent_after_done]", stream=True)) as sock:
+        data = read_until(sock, b"data: [DONE]\n\n")
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # the body is still open: no terminating chunk
+            data += sock.recv(65536)
+        assert not data.endswith(b"0\r\n\r\n")
+    assert gw.wait_for_disconnect(timeout=2)  # noticed at once, not after 30 s
+    assert gw.disconnects == 1
+
+
+def test_stop_ends_silent_after_done_promptly() -> None:
+    gateway = FakeGateway().start()
+    with raw_post(gateway, chat("[fake:silent_after_done seconds=60]", stream=True)) as sock:
+        read_until(sock, b"data: [DONE]\n\n")
+        began = time.monotonic()
+        gateway.stop()
+        assert time.monotonic() - began < 1
+
+
+def test_close_after_done_closes_without_the_last_chunk(gw: FakeGateway) -> None:
+    with raw_post(gw, chat("cut [fake:close_after_done]", stream=True)) as sock:
+        data = read_to_close(sock)
+    head, raw = split_response(data)
+    assert head.startswith("HTTP/1.1 200") and "transfer-encoding: chunked" in head.lower()
+    chunks, ended = dechunk(raw)
+    assert not ended
+    text = b"".join(chunks)
+    assert text.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in text
+    assert gw.disconnects == 0  # the gateway hung up, not the client
+
+
+@pytest.mark.parametrize("same_write", [0, 1])
+def test_junk_after_done(gw: FakeGateway, same_write: int) -> None:
+    body = chat(f"late [fake:junk_after_done same_write={same_write}]", stream=True)
+    with raw_post(gw, body) as sock:
+        data = read_until(sock, b"\r\n0\r\n\r\n")
+    chunks, ended = dechunk(split_response(data)[1])
+    assert ended
+    text = b"".join(chunks)
+    done = text.index(b"data: [DONE]\n\n")
+    assert text[done:] == (
+        b'data: [DONE]\n\ndata: {"error":{"message":"late","code":500}}\n\ndata: garbage\n\n'
+    )
+    with_done = [c for c in chunks if b"[DONE]" in c]
+    assert len(with_done) == 1
+    if same_write:  # one write, one HTTP chunk: DONE and the junk arrive together
+        assert with_done[0].endswith(b"data: garbage\n\n")
+    else:
+        assert with_done[0].endswith(b"data: [DONE]\n\n")
+        assert chunks[-2:] == [
+            b'data: {"error":{"message":"late","code":500}}\n\n',
+            b"data: garbage\n\n",
+        ]
+
+
+# --- redirects and error codes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_fault_on_every_endpoint(gw: FakeGateway, client: httpx.Client, code: int) -> None:
+    origin = gw.base_url.removesuffix("/v1")
+    gw.push_fault("redirect", code=code, count=3)
+    r = client.post("/chat/completions", json=chat())
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/chat/completions")
+    r = client.get("/models?x=1")
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/models?x=1")
+    r = client.post("/embeddings", json={"model": "m", "input": "x"})
+    assert (r.status_code, r.headers["location"]) == (code, f"{origin}/moved/v1/embeddings")
+    assert [q.path for q in gw.requests] == [
+        "/v1/chat/completions",
+        "/v1/models?x=1",
+        "/v1/embeddings",
+    ]
+    assert all(q.authorized for q in gw.requests)  # recorded: the key reached this gateway
+    followed = client.get(f"{origin}/moved/v1/models")  # the default target is served
+    assert followed.status_code == 200 and followed.json()["data"]
+
+
+def test_redirect_default_code_location_option_and_following(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    with FakeGateway(api_key="other-key") as other:
+        target = other.base_url + "/chat/completions"
+        r = client.post(
+            "/chat/completions",
+            json=chat(),
+            headers={"X-Fake-Fault": f"redirect location={target}"},
+        )
+        assert (r.status_code, r.headers["location"]) == (307, target)
+        assert r.content == b""
+        with httpx.Client(follow_redirects=True, verify=TLS) as follower:
+            auth = {"Authorization": f"Bearer {gw.api_key}"}
+            gw.push_fault("redirect", location=target)
+            follower.post(gw.base_url + "/chat/completions", json=chat(), headers=auth)
+        (seen,) = other.requests
+        assert seen.path == "/v1/chat/completions" and "authorization" not in seen.headers
+
+
+@pytest.mark.parametrize(
+    "spec", ["redirect code=404", "redirect code=moved", "status code=abc", "redirect location=x"]
+)
+def test_redirect_and_code_options_are_checked(
+    gw: FakeGateway, client: httpx.Client, spec: str
+) -> None:
+    name, _, option = spec.partition(" ")
+    key, _, value = option.partition("=")
+    r = client.get("/models", headers={"X-Fake-Fault": spec})
+    assert r.status_code == 400 and f"{key} must be" in r.json()["error"]["message"]
+    with pytest.raises(ValueError):
+        gw.push_fault(name, **{key: int(value) if value.isdigit() else value})
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "status"),
+    [
+        ("", "500", 500),
+        (" code=503", 503, 503),
+        (" code=rate_limit_exceeded", "rate_limit_exceeded", 500),
+    ],
+)
+def test_error_event_carries_a_code(
+    client: httpx.Client, spec: str, code: str | int, status: int
+) -> None:
+    events, _ = stream(client, chat(f"x [fake:error_event after=1{spec}]"))
+    (error,) = [e for e in events if isinstance(e, dict) and "error" in e]
+    assert error["error"]["code"] == code
+    r = client.post("/chat/completions", json=chat(f"x [fake:error_event{spec}]"))
+    assert r.status_code == status and r.json()["error"]["code"] == code
+
+
+def test_error_null_fault_is_a_complete_answer(client: httpx.Client) -> None:
+    body = chat("fine [fake:error_null]")
+    r = client.post("/chat/completions", json=body)
+    result = r.json()
+    assert "error" in result and result["error"] is None
+    assert result["choices"][0]["message"]["content"] == answer_for(body)
+    assert result["choices"][0]["finish_reason"] == "stop" and result["usage"]
+    events, lines = stream(client, body)
+    assert joined(events) == answer_for(body) and events[-1] == "[DONE]"
+    usage = events[-2]
+    assert usage["choices"] == [] and usage["usage"] and usage["error"] is None
+    data_lines = [line for line in lines if line]
+    assert data_lines[-2].endswith(',"error":null}')
+    assert all("error" not in e for e in events[:-2])
+
+
+def test_fewer_choices_fault_answers_one_choice(client: httpx.Client) -> None:
+    body = chat("two please [fake:fewer_choices]", n=2)
+    (choice,) = client.post("/chat/completions", json=body).json()["choices"]
+    assert choice["index"] == 0 and choice["message"]["content"] == answer_for(body)
+    events, _ = stream(client, body)
+    indexes = {c["index"] for e in events if isinstance(e, dict) for c in e["choices"]}
+    assert indexes == {0} and joined(events) == answer_for(body)
+    assert len(client.post("/chat/completions", json=chat("two", n=2)).json()["choices"]) == 2
+
+
+# --- content that trips renderers ------------------------------------------------------------
+
+
+def test_unclosed_image_fault(client: httpx.Client) -> None:
+    body = chat("chart [fake:unclosed_image]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text == answer_for(body)
+    start = text.index("![chart](https://example.com/chart.png\n")
+    assert ")" not in text[start : text.index("\n", start)]
+    assert text[text.index("\n", start) + 1 :].strip()  # more answer text follows
+    assert joined(stream(client, body)[0]) == text
+
+
+def test_paren_url_fault(client: httpx.Client) -> None:
+    body = chat("links [fake:paren_url]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert "![plot](https://example.com/wiki/File_(1).png)" in text
+    assert "[see](https://en.wikipedia.org/wiki/Python_(programming_language))" in text
+    assert joined(stream(client, body)[0]) == text == answer_for(body)
+
+
+def test_unclosed_think_fault(client: httpx.Client) -> None:
+    body = chat("think [fake:unclosed_think]")
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    assert text.startswith("<think>\n") and "</think>" not in text
+    assert text[len("<think>\n") :] == answer_for(chat("think"))
+    assert joined(stream(client, body)[0]) == text == answer_for(body)
+
+
+def check_bad_images(images: list[dict[str, Any]], prompt_body: dict[str, Any]) -> None:
+    urls = [item["image_url"]["url"] for item in images]
+    assert all(item["type"] == "image_url" for item in images)
+    html, empty, invalid, valid = urls
+    assert html.startswith("data:text/html;base64,")
+    assert b"<" in base64.b64decode(html.split(",", 1)[1])
+    assert empty == "data:image/png;base64,"
+    assert invalid.startswith("data:image/png;base64,")
+    with pytest.raises(ValueError):
+        base64.b64decode(invalid.split(",", 1)[1], validate=True)
+    width, height, _ = read_png(png_from_url(valid))
+    assert (width, height) == (64, 48)
+
+
+def test_bad_images_fault(client: httpx.Client) -> None:
+    body = chat("pictures [fake:bad_images]")
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert message["content"] == answer_for(body)
+    check_bad_images(message["images"], body)
+    events, _ = stream(client, body)
+    deltas = [c["delta"] for e in events if isinstance(e, dict) for c in e["choices"]]
+    (with_images,) = [d for d in deltas if "images" in d]
+    check_bad_images(with_images["images"], body)
+    assert joined(events) == answer_for(body)
+
+
+# --- gateway personalities -------------------------------------------------------------------
+
+GOOGLE_THINKING = {"extra_body": {"google": {"thinking_config": {"include_thoughts": True}}}}
+
+
+def test_litellm_fault_headers_and_extra_body(gw: FakeGateway, client: httpx.Client) -> None:
+    litellm = {"X-Fake-Fault": "litellm"}
+    r = client.post("/chat/completions", json=chat("x", **GOOGLE_THINKING), headers=litellm)
+    assert r.headers["x-litellm-version"] and len(r.headers["x-litellm-model-id"]) == 64
+    assert set(r.json()["choices"][0]["message"]) == {"role", "content"}  # google key ignored
+    assert reasoning_for(chat("x [fake:litellm]", **GOOGLE_THINKING)) is None
+    assert client.post("/chat/completions", json=chat("x", **GOOGLE_THINKING)).json()["choices"][0][
+        "message"
+    ]["reasoning_content"]  # without the fault, new-api reads it
+    camel = {"extra_body": {"google": {"thinkingConfig": {"thinkingBudget": 10}}}}
+    assert client.post("/chat/completions", json=chat("x", **camel), headers=litellm).is_success
+    body = chat("x [fake:litellm]", reasoning_effort="low")
+    events, _ = stream(client, body)
+    assert joined(events, "reasoning_content") == reasoning_for(body) is not None
+    r = client.get("/models", headers=litellm)
+    assert r.headers["x-litellm-version"] and "x-litellm-model-id" not in r.headers
+    gw.push_fault("litellm")
+    r = client.post("/embeddings", json={"model": "gemini-embedding-001", "input": "x"})
+    assert r.headers["x-litellm-version"]
+    assert "x-litellm-version" not in client.get("/models").headers
+
+
+def level_fields(how: str, level: str) -> dict[str, Any]:
+    if how == "reasoning_effort":
+        return {"reasoning_effort": level}
+    return {"extra_body": {"google": {"thinking_config": {"thinking_level": level}}}}
+
+
+@pytest.mark.parametrize("how", ["reasoning_effort", "thinking_level"])
+@pytest.mark.parametrize(
+    ("model", "accepted", "rejected", "valid"),
+    [
+        (
+            "gemini-3-flash-preview",
+            ["none", "low", "medium", "high"],
+            ["minimal"],
+            "high, low, medium, none",
+        ),
+        ("gemini-3-pro-preview", ["low", "high"], ["medium", "minimal", "none"], "low, high"),
+    ],
+)
+def test_gemini_3_thinking_levels_are_checked_per_model(
+    client: httpx.Client, how: str, model: str, accepted: list[str], rejected: list[str], valid: str
+) -> None:
+    for level in accepted:
+        body = chat("levels", model=model, **level_fields(how, level))
+        r = client.post("/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        reasoning = r.json()["choices"][0]["message"].get("reasoning_content")
+        assert (reasoning is None) == (level == "none")
+    for level in rejected:
+        body = chat("levels", model=model, **level_fields(how, level))
+        r = client.post("/chat/completions", json={**body, "stream": True})
+        assert r.status_code == 400
+        (item,) = r.json()
+        assert item["error"]["status"] == "INVALID_ARGUMENT"
+        assert item["error"]["message"] == f"Invalid {how}: {level}. Valid values are: {valid}"
+
+
+def test_gemini_2_5_takes_budgets_and_is_not_level_checked(client: httpx.Client) -> None:
+    for effort in ("minimal", "medium"):
+        assert client.post("/chat/completions", json=chat(reasoning_effort=effort)).is_success
+    budget = {"extra_body": {"google": {"thinking_config": {"thinking_budget": 512}}}}
+    body = chat("b", model="gemini-3-pro-preview", **budget)
+    assert client.post("/chat/completions", json=body).is_success
+
+
+# --- usage details ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["reasoning_content", "think_tags"])
+def test_length_thinking_fault(client: httpx.Client, shape: str) -> None:
+    body = chat(f"hard one [fake:length_thinking tokens=777 reasoning_shape={shape}]")
+    assert answer_for(body) == "" and reasoning_for(body)
+    result = client.post("/chat/completions", json=body).json()
+    (choice,) = result["choices"]
+    assert choice["finish_reason"] == "length"
+    usage = result["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 777
+    assert usage["completion_tokens"] == 777
+    events, _ = stream(client, body)
+    assert stream_reasoning(events, shape) == reasoning_for(body)
+    if shape == "think_tags":
+        assert split_tags(joined(events), shape)[1] == ""
+        assert choice["message"]["content"] == f"<think>\n{reasoning_for(body)}\n</think>\n"
+    else:
+        assert joined(events) == "" and choice["message"]["content"] == ""
+        assert choice["message"]["reasoning_content"] == reasoning_for(body)
+    finishes = [c["finish_reason"] for e in events[:-1] for c in e["choices"] if c["finish_reason"]]
+    assert finishes == ["length"]
+    assert events[-2]["usage"]["completion_tokens_details"]["reasoning_tokens"] == 777
+    default = client.post("/chat/completions", json=chat("x [fake:length_thinking]")).json()
+    assert default["usage"]["completion_tokens_details"]["reasoning_tokens"] == 1000
+
+
+def test_cached_option_adds_prompt_tokens_details(client: httpx.Client) -> None:
+    plain_usage = client.post("/chat/completions", json=chat("x")).json()["usage"]
+    assert "prompt_tokens_details" not in plain_usage
+    events, _ = stream(client, chat("x"))
+    assert "prompt_tokens_details" not in events[-2]["usage"]
+    usage = client.post("/chat/completions", json=chat("x [fake:cached=42]")).json()["usage"]
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 42}
+    events, _ = stream(client, chat("x"), headers={"X-Fake-Fault": "cached=7"})
+    assert events[-2]["usage"]["prompt_tokens_details"] == {"cached_tokens": 7}

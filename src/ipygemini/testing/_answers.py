@@ -5,6 +5,7 @@ Pure functions (no I/O), so tests can compute the expected answer with `answer_f
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -36,6 +37,7 @@ __all__ = [
     "ChatPlan",
     "GatewayError",
     "answer_for",
+    "bad_image_urls",
     "image_for",
     "plan_chat",
     "reasoning_for",
@@ -69,6 +71,13 @@ def fibonacci(n: int) -> list[int]:
 
 print(fibonacci(10))
 ```"""
+
+# Markdown a model may write that trips renderers (the unclosed_image and paren_url faults).
+UNCLOSED_IMAGE = "![chart](https://example.com/chart.png\nThe chart shows a steady rise."
+PAREN_URLS = (
+    "![plot](https://example.com/wiki/File_(1).png)\n\n"
+    "For background, [see](https://en.wikipedia.org/wiki/Python_(programming_language))."
+)
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -201,6 +210,14 @@ def validate_chat(body: Any) -> Mapping[str, Any]:
     return body
 
 
+def litellm_body(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` as a LiteLLM proxy reads it: a literal ``extra_body``'s keys become top-level keys."""
+    extra = body.get("extra_body")
+    if not isinstance(extra, Mapping):
+        return body
+    return {**{k: v for k, v in body.items() if k != "extra_body"}, **extra}
+
+
 def _google(body: Mapping[str, Any]) -> Mapping[str, Any]:
     extra = body.get("extra_body")
     google = extra.get("google") if isinstance(extra, Mapping) else None
@@ -233,6 +250,47 @@ def _reject_camel_case(google: Mapping[str, Any]) -> None:
                 )
 
 
+# Thinking levels Gemini 3 models accept (reasoning_effort or thinking_config.thinking_level), in
+# the order Google lists them in its 400; other models are not checked (2.5 takes budgets).
+THINKING_LEVELS: dict[str, tuple[str, ...]] = {
+    "gemini-3-flash": ("high", "low", "medium", "none"),
+    "gemini-3-pro": ("low", "high"),
+}
+
+
+def accepted_levels(model: object) -> tuple[str, ...] | None:
+    """The thinking levels `model` accepts, or None when it takes no levels (or is not checked)."""
+    if not isinstance(model, str):
+        return None
+    name = model.lower().removeprefix("models/")
+    for prefix, levels in THINKING_LEVELS.items():
+        if name.startswith(prefix):
+            return levels
+    return None
+
+
+def google_invalid(message: str) -> GatewayError:
+    """A 400 in the shape Google's OpenAI-compatible endpoint uses (a JSON array)."""
+    return GatewayError(
+        400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
+    )
+
+
+def check_thinking_levels(body: Mapping[str, Any]) -> None:
+    """Reject a reasoning_effort or thinking_level the Gemini 3 model does not take, as Google does."""
+    levels = accepted_levels(body.get("model"))
+    if levels is None:
+        return
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, Mapping):
+        effort = effort.get("effort")
+    config = _google(body).get("thinking_config")
+    level = config.get("thinking_level") if isinstance(config, Mapping) else None
+    for name, value in (("reasoning_effort", effort), ("thinking_level", level)):
+        if value is not None and (not isinstance(value, str) or value.lower() not in levels):
+            raise google_invalid(f"Invalid {name}: {value}. Valid values are: {', '.join(levels)}")
+
+
 def thinking_requested(body: Mapping[str, Any]) -> bool:
     """Whether `body` switches thinking on, in any form a gateway understands."""
     model = body.get("model")
@@ -242,10 +300,13 @@ def thinking_requested(body: Mapping[str, Any]) -> bool:
     if isinstance(config, Mapping):
         include = config.get("include_thoughts")
         budget = config.get("thinking_budget")
+        level = config.get("thinking_level")
         if isinstance(include, bool):
             if include:
                 return True
         elif isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
+            return True
+        elif isinstance(level, str) and level.lower() not in ("", "none", "minimal"):
             return True
     effort = body.get("reasoning_effort")
     if isinstance(effort, Mapping):
@@ -383,6 +444,22 @@ def compose_reasoning(prompt: str) -> str:
     )
 
 
+def decorate(text: str, directives: Directives) -> str:
+    """`text` with the Markdown the content faults ask for (inserted after the first two blocks)."""
+    inserts = [
+        block
+        for name, block in (("unclosed_image", UNCLOSED_IMAGE), ("paren_url", PAREN_URLS))
+        if directives.has(name)
+    ]
+    if inserts:
+        blocks = text.split("\n\n")
+        blocks[2:2] = inserts
+        text = "\n\n".join(blocks)
+    if directives.has("unclosed_think"):
+        text = "<think>\n" + text
+    return text
+
+
 def truncate(text: str, stops: Sequence[str], max_tokens: int | None) -> tuple[str, str]:
     """`text` cut at the first stop sequence and at `max_tokens` words, with its finish reason."""
     positions = [i for i in (text.find(s) for s in stops) if i >= 0]
@@ -406,6 +483,8 @@ class ChatPlan:
     reasoning: str | None
     is_image: bool
     prompt_tokens: int
+    reasoning_tokens: int | None = None  # reported instead of the reasoning's word count
+    cached_tokens: int | None = None  # None: usage has no prompt_tokens_details
 
     @property
     def n(self) -> int:
@@ -413,7 +492,10 @@ class ChatPlan:
 
     def usage_numbers(self) -> tuple[int, int, int]:
         """(completion tokens, reasoning tokens, image tokens) over all choices."""
-        reasoning = word_count(self.reasoning) * self.n if self.reasoning else 0
+        if self.reasoning_tokens is not None:
+            reasoning = self.reasoning_tokens
+        else:
+            reasoning = word_count(self.reasoning) * self.n if self.reasoning else 0
         images = IMAGE_TOKENS * self.n if self.is_image else 0
         text = sum(word_count(t) for t in self.texts)
         return text + reasoning + images, reasoning, images
@@ -430,16 +512,19 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
     if directives is not None:
         merged.add(directives.faults, directives.options)
     merged.add(found.faults, found.options)
+    if merged.has("litellm"):
+        body = litellm_body(body)
     google = _google(body)
     _reject_camel_case(google)
+    check_thinking_levels(body)
     check_attachments(body)
     model = body["model"]
-    n = body.get("n") or 1
+    n = 1 if merged.has("fewer_choices") else body.get("n") or 1
     image = is_image_model(model) or merged.has("big_image")
     if image:
         _image_geometry(body)  # validate the aspect ratio before anything is sent
         base = IMAGE_TEXT
-        texts = [base if i == 0 else f"{base} (choice {i + 1})" for i in range(n)]
+        texts = [decorate(base if i == 0 else f"{base} (choice {i + 1})", merged) for i in range(n)]
         finishes = ["stop"] * n
     else:
         if json_mode(body):
@@ -459,17 +544,27 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
                 words=words if isinstance(words, int) else None,
             )
             raw = [base if i == 0 else f"{base} (choice {i + 1})" for i in range(n)]
+        raw = [decorate(text, merged) for text in raw]
         cut = [truncate(text, _stops(body), _max_tokens(body)) for text in raw]
         texts = [text for text, _ in cut]
         finishes = [finish for _, finish in cut]
+    reasoning = compose_reasoning(prompt) if thinking_requested(body) else None
+    reasoning_tokens = None
+    if merged.has("length_thinking"):  # thinking used the whole budget: no answer text
+        texts, finishes, image = [""] * n, ["length"] * n, False
+        reasoning = compose_reasoning(prompt)
+        reasoning_tokens = merged.get_int("tokens", 1000)
+    cached = merged.options.get("cached")
     return ChatPlan(
         model=model,
         prompt=prompt,
         texts=texts,
         finish_reasons=finishes,
-        reasoning=compose_reasoning(prompt) if thinking_requested(body) else None,
+        reasoning=reasoning,
         is_image=image,
         prompt_tokens=prompt_tokens(body),
+        reasoning_tokens=reasoning_tokens,
+        cached_tokens=cached if isinstance(cached, int) else None,
     )
 
 
@@ -563,3 +658,15 @@ def image_for(body: Mapping[str, Any], directives: Directives | None = None) -> 
         return solid_png(width, height, colour)
     top = _hash_colour(prompt)
     return gradient_png(width, height, top, (top[0] // 2, top[1] // 2, top[2] // 2))
+
+
+def bad_image_urls(body: Mapping[str, Any], directives: Directives | None = None) -> list[str]:
+    """The bad_images fault's data URLs: HTML, empty, invalid base64, then one valid PNG."""
+    html = base64.b64encode(b"<img src=x onerror=alert(1)>").decode("ascii")
+    valid = base64.b64encode(image_for(body, directives)).decode("ascii")
+    return [
+        f"data:text/html;base64,{html}",
+        "data:image/png;base64,",
+        "data:image/png;base64,not*valid*base64!",
+        f"data:image/png;base64,{valid}",
+    ]

@@ -13,8 +13,10 @@ __all__ = [
     "IMMEDIATE_FAULTS",
     "OPTIONS",
     "REASONING_SHAPES",
+    "REDIRECT_CODES",
     "DirectiveError",
     "Directives",
+    "check_combination",
     "check_options",
     "parse_spec",
     "strip_directives",
@@ -35,7 +37,8 @@ FAULTS: dict[str, str] = {
     "model_not_found": "503 new-api 'No available channel for model X' (code model_not_found)",
     "array_error": "400 with Google's JSON-array error body",
     "empty_error": "an error status (code=N, default 429) with an empty body",
-    "error_event": "HTTP 200 stream that sends a data: {error} event after after=K chunks",
+    "error_event": "HTTP 200 stream that sends a data: {error} event after after=K chunks "
+    '(code=N or a string code, default "500")',
     "disconnect": "stream after=K chunks (default 3), then close the socket without ending the body",
     "reset": "close the connection without sending any response byte",
     "no_finish": "stream without any finish_reason (usage and [DONE] still sent)",
@@ -47,6 +50,28 @@ FAULTS: dict[str, str] = {
     "index_bug": "embeddings: every item has index 0 (one-api bug)",
     "ignore_stream": "answer a streaming request with one JSON completion (no SSE)",
     "gzip_bomb": "HTTP 200 gzip body that inflates to mb=N megabytes (default 100) of spaces",
+    "error_null": "a complete answer whose usage chunk (streamed) or completion object carries "
+    '"error": null',
+    "fewer_choices": "answer a request for n>1 choices with one choice (llama.cpp, LiteLLM)",
+    "unclosed_image": "the answer contains ![chart](https://example.com/chart.png with no closing "
+    "parenthesis, then a newline and more text",
+    "paren_url": "the answer contains a Markdown image and a link whose URLs hold balanced "
+    "parentheses",
+    "unclosed_think": "the answer starts with <think> that is never closed",
+    "bad_images": "images[] (delta/message) carry a text/html data URL, an empty one, invalid base64 "
+    "and one valid PNG",
+    "litellm": "act like a LiteLLM proxy: x-litellm-* response headers; a literal extra_body's keys "
+    "become top-level keys (so extra_body.google is ignored); reasoning_effort turns thinking on",
+    "length_thinking": "reasoning only, then finish_reason length with empty answer text and "
+    "reasoning_tokens=N in usage (tokens=N, default 1000)",
+    "redirect": "answer every request with a redirect (code=301/302/303/307/308, default 307) to "
+    "location=URL (default: the same path under /moved on this gateway, which serves it normally)",
+    "silent_after_done": "send the whole stream and [DONE], then hold the body open for seconds=S "
+    "(default 30) before ending it",
+    "close_after_done": "send the whole stream and [DONE], then close the socket without the "
+    "terminating zero-length chunk (llama.cpp)",
+    "junk_after_done": "after [DONE] send a data: {error} event and a non-JSON data: line, then end "
+    "the body (same_write=1: [DONE] and the junk in one socket write)",
 }
 
 # Faults that replace the whole response with an error before anything else happens.
@@ -58,7 +83,12 @@ IMMEDIATE_FAULTS = (
     "array_error",
     "empty_error",
     "gzip_bomb",
+    "redirect",
 )
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+# Faults whose `code` option is an HTTP status (error_event also takes a string code).
+STATUS_CODE_FAULTS = ("status", "empty_error", "redirect")
 
 
 def _parse_number(name: str, value: object, what: str) -> float:
@@ -105,6 +135,26 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str, object], object]:
     return check
 
 
+_CODE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _code(name: str, value: object) -> object:
+    """An HTTP status (100..599), or a word such as ``rate_limit_exceeded`` (error_event only)."""
+    if isinstance(value, str) and _CODE_WORD.fullmatch(value):
+        return value
+    return _int_at_least(100, 599)(name, value)
+
+
+def _location(name: str, value: object) -> object:
+    if (
+        not isinstance(value, str)
+        or not value.startswith(("http://", "https://", "/"))
+        or any(c.isspace() for c in value)
+    ):
+        raise DirectiveError(f"{name} must be an http(s) URL or an absolute path, not {value!r}")
+    return value
+
+
 def _retry_after(name: str, value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int | float | str) or value == "":
         raise DirectiveError(f"{name} must be a number of seconds or an HTTP date, not {value!r}")
@@ -119,10 +169,14 @@ OPTIONS: dict[str, Callable[[str, object], object]] = {
     "reasoning_shape": _one_of(REASONING_SHAPES),
     "retry_after": _retry_after,
     "retry_after_ms": _int_at_least(0),
-    "code": _int_at_least(100, 599),
+    "code": _code,
     "after": _int_at_least(0),
     "seconds": _float_between(0, 3600),
     "mb": _float_between(0.001, 256),
+    "same_write": _int_at_least(0, 1),
+    "location": _location,
+    "tokens": _int_at_least(0, 10_000_000),
+    "cached": _int_at_least(0, 10_000_000),
 }
 
 
@@ -141,6 +195,19 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
             )
         checked[key] = check(key, value)
     return checked
+
+
+def check_combination(faults: Iterable[str], options: Mapping[str, object]) -> None:
+    """DirectiveError when an option's value does not fit a fault it is used with."""
+    code = options.get("code")
+    for name in faults:
+        if name in STATUS_CODE_FAULTS and isinstance(code, str):
+            raise DirectiveError(
+                f"code must be a whole number from 100 to 599 for {name}, not {code!r}"
+            )
+        if name == "redirect" and code is not None and code not in REDIRECT_CODES:
+            codes = ", ".join(map(str, REDIRECT_CODES))
+            raise DirectiveError(f"code must be one of {codes} for redirect, not {code!r}")
 
 
 def check_fault(name: str) -> str:
@@ -162,7 +229,9 @@ def parse_spec(text: str) -> tuple[list[str], dict[str, object]]:
             options[key.strip()] = value.strip()
         else:
             names.append(check_fault(token))
-    return names, check_options(options)
+    checked = check_options(options)
+    check_combination(names, checked)
+    return names, checked
 
 
 _DIRECTIVE = re.compile(r"\[fake:([^\]]*)\]", re.IGNORECASE)

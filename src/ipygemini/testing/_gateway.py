@@ -9,6 +9,7 @@ import base64
 import collections
 import functools
 import hmac
+import itertools
 import json
 import re
 import selectors
@@ -16,18 +17,19 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._answers import GatewayError, image_for, plan_chat, read_prompt
+from ._answers import GatewayError, bad_image_urls, image_for, plan_chat, read_prompt
 from ._directives import (
     IMAGE_SHAPES,
     REASONING_SHAPES,
     DirectiveError,
     Directives,
+    check_combination,
     check_fault,
     check_options,
     parse_spec,
@@ -35,6 +37,7 @@ from ._directives import (
 from ._records import RecordedRequest, all_attachments
 from ._wire import (
     DONE,
+    JUNK_AFTER_DONE,
     MODEL_IDS,
     chat_completion,
     chat_events,
@@ -42,6 +45,7 @@ from ._wire import (
     embeddings_body,
     error_body,
     keepalive,
+    litellm_headers,
     model_entry,
     models_body,
     new_request_id,
@@ -49,7 +53,8 @@ from ._wire import (
 
 __all__ = ["FakeGateway"]
 
-_PREFIXES = ("/v1beta/openai", "/v1")
+# /moved/...: where the redirect fault sends clients by default (served like the real paths).
+_PREFIXES = ("/v1beta/openai", "/v1", "/moved/v1beta/openai", "/moved/v1")
 _WRITE_BLOCK = 1 << 20  # bytes per HTTP chunk when writing a pre-built stream
 _SECRET_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 _SECRET_QUERY = re.compile(r"([?&](?:key|api_key)=)[^&#]*", re.IGNORECASE)
@@ -97,6 +102,12 @@ def _route(method: str, path: str) -> str | None:
     if method == "POST" and rest == "/chat/completions":
         return "chat"
     return None
+
+
+def _event_code(directives: Directives) -> str | int:
+    """The error_event fault's ``code``: as given (a number or a word), else the string "500"."""
+    code = directives.options.get("code", "500")
+    return code if isinstance(code, str | int) else "500"
 
 
 class _Aborted(Exception):
@@ -238,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _start(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in {**headers, **self._extra_headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self._sent_headers = True
@@ -260,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.request_id = new_request_id()
+        self._extra_headers: dict[str, str] = {}
         try:
             try:
                 raw = self._read_body()
@@ -334,6 +346,16 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "chat" and isinstance(body, Mapping):
             _, found = read_prompt(body)
             directives.add(found.faults, found.options)
+        if directives.has("litellm"):
+            model = body.get("model") if isinstance(body, Mapping) else None
+            self._extra_headers = litellm_headers(self.request_id, model)
+        try:
+            check_combination(directives.faults, directives.options)
+        except DirectiveError as exc:
+            message = f"FakeGateway directive: {exc}"
+            raise GatewayError(
+                400, error_body(message, "invalid_request_error", "fake_directive", param="")
+            ) from None
         if self._immediate_fault(directives, body):
             return
         if route == "models":
@@ -378,6 +400,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise GatewayError(
                 400, [{"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}]
             )
+        if fault == "redirect":
+            origin = self.gateway.base_url.removesuffix("/v1")
+            location = directives.get_str("location", f"{origin}/moved{self.path}")
+            code = directives.get_int("code", 307)
+            self._send(code, b"", {"Location": location}, raw=True)
+            return True
         if fault == "empty_error":
             raise GatewayError(directives.get_int("code", 429), None)
         if fault == "gzip_bomb":
@@ -426,12 +454,15 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.is_image:
             png = image_for(body, directives)
             image_url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        extra_images = bad_image_urls(body, directives) if directives.has("bad_images") else ()
         created = int(time.time())
         no_usage = directives.has("no_usage")
         if not body.get("stream") or directives.has("ignore_stream"):
             if directives.has("error_event"):
+                code = _event_code(directives)
+                status = code if isinstance(code, int) and 400 <= code <= 599 else 500
                 message = f"upstream error: overloaded (request id: {self.request_id})"
-                raise GatewayError(500, error_body(message, "upstream_error", "500"))
+                raise GatewayError(status, error_body(message, "upstream_error", code))
             result = chat_completion(
                 plan,
                 request_id=self.request_id,
@@ -441,6 +472,8 @@ class _Handler(BaseHTTPRequestHandler):
                 reasoning_shape=reasoning_shape,
                 no_finish=directives.has("no_finish"),
                 no_usage=no_usage,
+                error_null=directives.has("error_null"),
+                extra_images=extra_images,
             )
             self._send_plain(200, result, directives)
             return
@@ -456,13 +489,17 @@ class _Handler(BaseHTTPRequestHandler):
             reasoning_shape=reasoning_shape,
             no_finish=directives.has("no_finish"),
             include_usage=include_usage and not no_usage,
+            error_null=directives.has("error_null"),
+            extra_images=extra_images,
         )
         after = len(events.head) + directives.get_int("after", 3)
         sequence = events.head + events.body
         pause_at: int | None = None
         close = False
+        splits: set[int] = set()
         if directives.has("error_event"):
-            sequence = [*sequence[:after], events.error_event(), *events.usage, DONE]
+            error = events.error_event(code=_event_code(directives))
+            sequence = [*sequence[:after], error, *events.usage, DONE]
         elif directives.has("disconnect"):
             sequence = sequence[:after]
             close = True
@@ -470,6 +507,16 @@ class _Handler(BaseHTTPRequestHandler):
             sequence = [*sequence, *events.usage, DONE]
             if directives.has("stall"):
                 pause_at = min(after, len(sequence) - 1)
+            elif directives.has("silent_after_done"):
+                pause_at = len(sequence)
+            if directives.has("close_after_done"):
+                close = True
+            if directives.has("junk_after_done"):
+                if directives.get_int("same_write", 0):
+                    sequence[-1] += b"".join(JUNK_AFTER_DONE)
+                else:
+                    splits = {len(sequence) + i for i in range(len(JUNK_AFTER_DONE))}
+                    sequence.extend(JUNK_AFTER_DONE)
         if directives.has("keepalive"):
             sequence = keepalive(sequence)
         default_delay = 0.05 if directives.has("slow") else gateway.delay
@@ -480,11 +527,22 @@ class _Handler(BaseHTTPRequestHandler):
             pause_at=pause_at,
             pause=directives.get_float("seconds", 30.0),
             close=close,
+            splits=splits,
         )
 
     def _stream(
-        self, events: list[bytes], *, delay: float, pause_at: int | None, pause: float, close: bool
+        self,
+        events: list[bytes],
+        *,
+        delay: float,
+        pause_at: int | None,
+        pause: float,
+        close: bool,
+        splits: Collection[int] = (),
     ) -> None:
+        """Write `events` (one write each when `delay` > 0, else as few writes as `splits` and
+        `pause_at` allow), pausing `pause` seconds before event `pause_at` (== len(events): after
+        the last one), then end the chunked body, or close the connection without ending it."""
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -506,12 +564,17 @@ class _Handler(BaseHTTPRequestHandler):
                 elif i:
                     self._wait(delay)
                 self._write_chunks(item)
-        else:
-            cut = len(events) if pause_at is None else pause_at
-            self._write_chunks(b"".join(events[:cut]))
-            if pause_at is not None:
+            if pause_at == len(events):
                 self._wait(pause)
-                self._write_chunks(b"".join(events[cut:]))
+        else:
+            pause_cut = [] if pause_at is None else [pause_at]
+            cuts = sorted({0, len(events), *splits, *pause_cut})
+            for start, end in itertools.pairwise(cuts):
+                if start == pause_at:
+                    self._wait(pause)
+                self._write_chunks(b"".join(events[start:end]))
+            if pause_at == len(events):
+                self._wait(pause)
         if close:
             raise _Aborted
         if self._chunked:
@@ -680,6 +743,7 @@ class FakeGateway:
         """
         check_fault(name)
         checked = check_options(options)
+        check_combination([name], checked)
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:

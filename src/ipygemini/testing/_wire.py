@@ -22,6 +22,7 @@ from ._answers import ChatPlan, invalid
 
 __all__ = [
     "DONE",
+    "JUNK_AFTER_DONE",
     "MODEL_IDS",
     "ChatEvents",
     "chat_completion",
@@ -30,6 +31,7 @@ __all__ = [
     "error_body",
     "image_parts",
     "keepalive",
+    "litellm_headers",
     "models_body",
     "new_request_id",
     "usage_body",
@@ -49,6 +51,11 @@ MAX_EMBEDDING_INPUTS = 100
 DEFAULT_DIMENSIONS = 8
 
 DONE = b"data: [DONE]\n\n"
+# What a broken gateway may still send after [DONE]: an error event and a line that is not JSON.
+JUNK_AFTER_DONE = (
+    b'data: {"error":{"message":"late","code":500}}\n\n',
+    b"data: garbage\n\n",
+)
 
 dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
@@ -61,6 +68,22 @@ def new_request_id() -> str:
     with _ids_lock:
         serial = next(_ids)
     return time.strftime("%Y%m%d%H%M%S") + f"{serial:09d}"
+
+
+LITELLM_VERSION = "1.77.7"
+
+
+def litellm_headers(request_id: str, model: object) -> dict[str, str]:
+    """The ``x-litellm-*`` headers a LiteLLM proxy puts on its responses."""
+    headers = {
+        "x-litellm-version": LITELLM_VERSION,
+        "x-litellm-call-id": f"{request_id[:8]}-{request_id[8:12]}-{request_id[12:]}",
+        "x-litellm-response-cost": "0.0",
+    }
+    if isinstance(model, str) and model:
+        headers["x-litellm-model-id"] = hashlib.sha256(model.encode()).hexdigest()
+        headers["x-litellm-model-api-base"] = "https://generativelanguage.googleapis.com"
+    return headers
 
 
 def error_body(message: str, type_: str, code: str | int = "", param: str | None = None) -> Any:
@@ -77,36 +100,43 @@ def usage_body(
     *,
     reasoning_tokens: int = 0,
     image_tokens: int = 0,
+    cached_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """new-api's usage object (it always carries these extra keys)."""
-    return {
+    """new-api's usage object (it always carries these extra keys); ``prompt_tokens_details``
+    only when cached tokens are reported (many layers drop it: absent means unknown)."""
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {
-            "cached_tokens": 0,
-            "text_tokens": prompt_tokens,
-            "audio_tokens": 0,
-            "image_tokens": 0,
-        },
-        "completion_tokens_details": {
-            "text_tokens": completion_tokens - reasoning_tokens - image_tokens,
-            "audio_tokens": 0,
-            "image_tokens": image_tokens,
-            "reasoning_tokens": reasoning_tokens,
-        },
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "input_tokens_details": None,
-        "claude_cache_creation_5_m_tokens": 0,
-        "claude_cache_creation_1_h_tokens": 0,
     }
+    if cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
+    usage["completion_tokens_details"] = {
+        "text_tokens": completion_tokens - reasoning_tokens - image_tokens,
+        "audio_tokens": 0,
+        "image_tokens": image_tokens,
+        "reasoning_tokens": reasoning_tokens,
+    }
+    usage.update(
+        {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "input_tokens_details": None,
+            "claude_cache_creation_5_m_tokens": 0,
+            "claude_cache_creation_1_h_tokens": 0,
+        }
+    )
+    return usage
 
 
 def _plan_usage(plan: ChatPlan) -> dict[str, Any]:
     completion, reasoning, images = plan.usage_numbers()
     return usage_body(
-        plan.prompt_tokens, completion, reasoning_tokens=reasoning, image_tokens=images
+        plan.prompt_tokens,
+        completion,
+        reasoning_tokens=reasoning,
+        image_tokens=images,
+        cached_tokens=plan.cached_tokens,
     )
 
 
@@ -198,6 +228,10 @@ def image_parts(url: str) -> list[dict[str, Any]]:
     return [{"type": "image_url", "image_url": {"url": url}}]
 
 
+def images_of(urls: Sequence[str]) -> list[dict[str, Any]]:
+    return [part for url in urls for part in image_parts(url)]
+
+
 def _tagged(reasoning: str, shape: str) -> str:
     if shape == "think_tags":
         return f"<think>\n{reasoning}\n</think>\n"
@@ -225,6 +259,8 @@ def chat_completion(
     reasoning_shape: str,
     no_finish: bool = False,
     no_usage: bool = False,
+    error_null: bool = False,
+    extra_images: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The non-stream ``chat.completion`` object."""
     tags = reasoning_shape in ("think_tags", "thought_tags")
@@ -242,6 +278,8 @@ def chat_completion(
                     {"type": "text", "text": prefix + text},
                     *image_parts(image_url),
                 ]
+        if extra_images:
+            message["images"] = [*message.get("images", []), *images_of(extra_images)]
         if plan.reasoning and not tags:
             message.update(_reasoning_fields(plan.reasoning, reasoning_shape, final=True))
         choices.append(
@@ -260,6 +298,8 @@ def chat_completion(
     }
     if not no_usage:
         result["usage"] = _plan_usage(plan)
+    if error_null:
+        result["error"] = None
     return result
 
 
@@ -276,8 +316,10 @@ class ChatEvents:
     body: list[bytes]
     usage: list[bytes]
 
-    def error_event(self, message: str = "upstream error: overloaded") -> bytes:
-        error = {"error": {"message": message, "type": "upstream_error", "code": "500"}}
+    def error_event(
+        self, message: str = "upstream error: overloaded", code: str | int = "500"
+    ) -> bytes:
+        error = {"error": {"message": message, "type": "upstream_error", "code": code}}
         return b"data: " + dumps(error).encode() + b"\n\n"
 
 
@@ -324,6 +366,8 @@ def chat_events(
     reasoning_shape: str,
     no_finish: bool = False,
     include_usage: bool = True,
+    error_null: bool = False,
+    extra_images: Sequence[str] = (),
 ) -> ChatEvents:
     """The SSE events of a streamed answer, in new-api's order.
 
@@ -350,6 +394,8 @@ def chat_events(
             image_shape=image_shape,
             reasoning_shape=reasoning_shape,
         )
+        if extra_images:
+            deltas.append((dumps({"images": images_of(extra_images)}), None))
         finish = plan.finish_reasons[index]
         if not no_finish:
             if finish == "stop" or not deltas:
@@ -364,7 +410,8 @@ def chat_events(
                 body.append(event(index, *item))
     usage = []
     if include_usage:
-        usage.append(f'data: {prefix}],"usage":{dumps(_plan_usage(plan))}}}\n\n'.encode())
+        error = ',"error":null' if error_null else ""
+        usage.append(f'data: {prefix}],"usage":{dumps(_plan_usage(plan))}{error}}}\n\n'.encode())
     return ChatEvents(head=head, body=body, usage=usage)
 
 
