@@ -143,3 +143,12 @@ def test_closed_think_stays_reasoning_without_a_note() -> None:
 def test_unclosed_think_in_a_truncated_stream_is_kept_as_text() -> None:
     reply, _ = run(["<think>half an answ"], finish=None)
     assert (reply.text, reply.reasoning, reply.truncated) == ("half an answ", "", True)
+
+
+def test_images_inside_an_unclosed_think_are_found_when_it_becomes_the_answer() -> None:
+    reply, events = run(
+        ["<think>\nsee ![p](https://e.com/a_(1).png) and ", f"![q]({DATA_URL}) ok!"]
+    )
+    assert [i.url for i in reply.images] == ["https://e.com/a_(1).png", None]
+    assert reply.text == "see  and  ok!" and reply.reasoning == ""
+    assert texts(events) == reply.text

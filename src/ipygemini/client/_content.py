@@ -282,7 +282,8 @@ class ChoiceState:
             self.mode = TEXT
 
     def _unclosed_think(self, held: str, events: list[Event]) -> None:
-        """A think block that never closed was the answer: move it from reasoning to text."""
+        """A think block that never closed was the answer: move it from reasoning to text
+        (scanned once, at the end, like any answer text)."""
         inner = "".join(self.think_parts)
         self.think_parts = []
         self.mode = TEXT
@@ -293,5 +294,6 @@ class ChoiceState:
         if inner and reasoning.endswith(inner):
             kept = reasoning[: len(reasoning) - len(inner)]
             self.choice._reasoning[:] = [kept] if kept else []
-        self.text(text, events)
         self.reply.note(UNCLOSED_THINK_NOTE)
+        self._scan(text, events)  # as answer text it may hold images too
+        self.flush(events)
