@@ -166,3 +166,10 @@ def test_notes_are_not_repeated() -> None:
     reply.note("a")
     reply.note("a")
     assert reply.notes == ["a"]
+
+
+def test_usage_repr_names_cached_tokens_only_when_known() -> None:
+    assert repr(Usage(1, 2, 3)) == (
+        "Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3, reasoning_tokens=0)"
+    )
+    assert repr(Usage(1, 2, 3, 0, 5)).endswith("reasoning_tokens=0, cached_tokens=5)")

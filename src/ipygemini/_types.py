@@ -77,6 +77,13 @@ class Usage:
         total = count(obj.get("total_tokens")) or prompt + completion
         return cls(prompt, completion, total, reasoning, cached)
 
+    def __repr__(self) -> str:
+        cached = "" if self.cached_tokens is None else f", cached_tokens={self.cached_tokens}"
+        return (
+            f"Usage(prompt_tokens={self.prompt_tokens}, completion_tokens={self.completion_tokens}, "
+            f"total_tokens={self.total_tokens}, reasoning_tokens={self.reasoning_tokens}{cached})"
+        )
+
 
 class Choice:
     """One of the `n` answers of a request.

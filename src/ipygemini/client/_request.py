@@ -31,9 +31,7 @@ __all__ = [
     "validate_options",
 ]
 
-_THINKING_VALUES = (
-    "True, False, 'low', 'medium', 'high' or a token budget (>= 0, or -1 for dynamic)"
-)
+_THINKING_VALUES = "True, False, 'low', 'medium', 'high' or a token budget"
 
 
 def _check_range(name: str, value: Any, lo: float, hi: float) -> None:
