@@ -173,3 +173,10 @@ def test_usage_repr_names_cached_tokens_only_when_known() -> None:
         "Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3, reasoning_tokens=0)"
     )
     assert repr(Usage(1, 2, 3, 0, 5)).endswith("reasoning_tokens=0, cached_tokens=5)")
+
+
+def test_reply_repr_counts_notes() -> None:
+    reply = Reply()
+    assert "notes" not in repr(reply)
+    reply.note("asked for 2 answers, the gateway returned 1")
+    assert repr(reply).endswith(", notes=1)")

@@ -230,6 +230,8 @@ class Reply:
         parts.append(f"finish_reason={self.finish_reason!r}")
         if self.status != "complete":
             parts.append(f"status={self.status!r}")
+        if self.notes:
+            parts.append(f"notes={len(self.notes)}")
         return f"Reply({', '.join(parts)})"
 
 
