@@ -92,7 +92,8 @@ def test_nearest_level() -> None:
 def test_accepted_levels_from_messages() -> None:
     message = "Invalid value for thinking_level: medium. Valid values are: high, low, medium, none"
     assert accepted_levels(message) == ("high", "low", "medium", "none")
-    assert accepted_levels('Valid values are: ["LOW", "HIGH"].') == ("low", "high")
+    assert accepted_levels('thinking: Valid values are: ["LOW", "HIGH"].') == ("low", "high")
+    assert accepted_levels("Invalid tool_choice: x. Valid values are: none, auto, required") == ()
     assert accepted_levels("THINKING_LEVEL_LOW; valid values are: THINKING_LEVEL_HIGH") == ("high",)
     assert accepted_levels('Unknown name "thinking"') == ()
 
@@ -101,14 +102,16 @@ def test_accepted_levels_from_messages() -> None:
 def test_revise_rewrites_the_level_and_remembers_it(style: str) -> None:
     memory = GatewayMemory()
     first = body(PRO3, thinking="medium", thinking_style=style, gateway=memory)
-    assert memory.revise(first, 400, "Valid values are: low, high") is True
+    assert memory.revise(first, 400, "Invalid thinking_level. Valid values are: low, high") is True
     level = (
         first["reasoning_effort"]
         if style == "reasoning_effort"
         else config(first)["thinking_level"]
     )
     assert level == "high"
-    assert memory.revise(first, 400, "Valid values are: low, high") is False  # nothing left to try
+    assert (
+        memory.revise(first, 400, "Invalid thinking_level. Valid values are: low, high") is False
+    )  # nothing left to try
     later = body(PRO3, thinking="medium", thinking_style=style, gateway=memory)
     assert later == first  # used directly, without another 400
     other = body(FLASH3, thinking="medium", thinking_style=style, gateway=memory)
@@ -123,11 +126,14 @@ def test_revise_rewrites_the_level_and_remembers_it(style: str) -> None:
 def test_revise_ignores_other_400s_and_bodies_without_a_level() -> None:
     memory = GatewayMemory()
     plain = body(PRO3)
-    assert memory.revise(plain, 400, "Valid values are: low, high") is False
+    assert memory.revise(plain, 400, "Invalid thinking_level. Valid values are: low, high") is False
     budget = body(thinking=2048, thinking_style="google")
-    assert memory.revise(budget, 400, "Valid values are: low, high") is False
+    assert (
+        memory.revise(budget, 400, "Invalid thinking_level. Valid values are: low, high") is False
+    )
     leveled = body(PRO3, thinking="low", thinking_style="reasoning_effort")
-    assert memory.revise(leveled, 500, "Valid values are: high") is False
+    assert memory.revise(leveled, 500, "Invalid reasoning_effort. Valid values are: high") is False
+    assert memory.revise(leveled, 400, "Invalid tool_choice. Valid values are: none, auto") is False
     assert memory.levels == {}
 
 

@@ -19,6 +19,7 @@ __all__ = ["GatewayMemory", "accepted_levels", "auto_thinking_style"]
 _UNKNOWN_FIELD = re.compile(r'Unknown name \\?"(\w+)"')
 _VALID_VALUES = re.compile(r"valid values are:?\s*([^\n]*)", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z_]+")
+_ABOUT_THINKING = re.compile(r"thinking|reasoning|effort", re.IGNORECASE)
 _PROTECTED = frozenset({"model", "messages"})
 
 
@@ -38,9 +39,11 @@ def auto_thinking_style(kind: str | None) -> str:
 
 
 def accepted_levels(message: str) -> tuple[str, ...]:
-    """The thinking levels a 400 message says are valid ("Valid values are: high, low"), or ()."""
+    """The thinking levels a 400 message says are valid ("Invalid thinking_level: medium.
+    Valid values are: high, low"), or () when it is about something else (such as tool_choice,
+    whose values include "none")."""
     match = _VALID_VALUES.search(message)
-    if match is None:
+    if match is None or not _ABOUT_THINKING.search(message):
         return ()
     found: list[str] = []
     for word in _WORD.findall(match.group(1)):
