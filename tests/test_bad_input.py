@@ -122,14 +122,14 @@ CLIENT_CASES = [
     Case(
         "out-of-range",
         "out-of-range parameter (temperature=3)",
-        "ValueError",
+        "OptionError",
         "temperature must be between 0 and 2; got 3",
         lambda f, ctx: f.chat("hello", temperature=3),
     ),
     Case(
         "bad-thinking",
         "unknown thinking level (thinking='lots')",
-        "ValueError",
+        "OptionError",
         "thinking must be True, False, 'low', 'medium', 'high' or a token budget; got 'lots'",
         lambda f, ctx: f.chat("hello", thinking="lots"),
     ),

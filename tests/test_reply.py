@@ -120,7 +120,7 @@ def test_new_api_stream_markdown_image_in_one_delta_after_text() -> None:
     assert image_keys(reply.images) == [(PNG, "image/png", None)]
     assert reply.images[0].size == (2, 3)
     assert reply.finish_reason == "stop"
-    assert reply.usage == Usage(12, 1295, 1307, 0)
+    assert reply.usage == Usage(12, 1295, 1307, 0, cached_tokens=0)
     assert reply.id == "chatcmpl-1" and reply.model == "gemini-2.5-flash-image"
     assert not reply.truncated and reply.status == "complete"
     kinds = [e.type for e in events]
@@ -399,9 +399,9 @@ def test_tags_later_in_the_text_are_text() -> None:
     assert stream_text(["<thinking>x"]).text == "<thinking>x"
 
 
-def test_unclosed_think_is_all_reasoning() -> None:
+def test_unclosed_think_becomes_the_answer() -> None:
     reply = stream_text(["<think>abc</thi"], finish=None)
-    assert (reply.reasoning, reply.text) == ("abc</thi", "")
+    assert (reply.reasoning, reply.text) == ("", "abc</thi")
     assert reply.truncated
 
 

@@ -1,21 +1,30 @@
 """Plain data the client returns: replies, images, usage, models, stream events.
 
-Small dataclasses with one job each; nothing here does I/O except `GeneratedImage.save`.
+Small dataclasses with one job each, no I/O. `GeneratedImage` and the image MIME whitelist
+live in `_images` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from ._images import (
+    GEMINI_MIME_TYPES,
+    IMAGE_MIME_TYPES,
+    GeneratedImage,
+    decode_data_url,
+    read_image_url,
+    sniff_mime,
+)
 
 if TYPE_CHECKING:
     from ._errors import GeminiError
 
 __all__ = [
+    "GEMINI_MIME_TYPES",
+    "IMAGE_MIME_TYPES",
     "Choice",
     "Event",
     "FinishEvent",
@@ -27,162 +36,53 @@ __all__ = [
     "TextDelta",
     "Usage",
     "UsageEvent",
+    "decode_data_url",
+    "read_image_url",
+    "sniff_mime",
 ]
-
-
-# What Gemini accepts as inline data (new-api's whitelist, PROTOCOL.md §3.1).
-GEMINI_MIME_TYPES = frozenset(
-    {
-        "application/pdf",
-        "audio/mpeg",
-        "audio/mp3",
-        "audio/wav",
-        "image/png",
-        "image/jpeg",
-        "image/jpg",
-        "image/webp",
-        "image/heic",
-        "image/heif",
-        "text/plain",
-        "video/mov",
-        "video/mpeg",
-        "video/mp4",
-        "video/mpg",
-        "video/avi",
-        "video/wmv",
-        "video/mpegps",
-        "video/flv",
-    }
-)
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"%PDF-", "application/pdf"),
-)
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The MIME type of `data` from its magic number, or None when unknown."""
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def decode_data_url(url: str) -> tuple[str, bytes] | None:
-    """Split a ``data:<mime>;base64,<payload>`` URL into (mime, bytes); None if it is not one."""
-    if not url.startswith("data:"):
-        return None
-    head, sep, payload = url.partition(",")
-    if not sep or not head.endswith(";base64"):
-        return None
-    mime = head[5:-7].split(";", 1)[0] or "application/octet-stream"
-    try:
-        data = base64.b64decode(payload.strip(), validate=False)
-    except (binascii.Error, ValueError):
-        return None
-    return mime, data
-
-
-@dataclass(eq=False)
-class GeneratedImage:
-    """An image the model returned: bytes with a MIME type, or a remote URL that was not fetched.
-
-    Remote images are never downloaded automatically (a model can be tricked into
-    emitting a URL that leaks data); `data` is None for them and `url` says where it is.
-    """
-
-    data: bytes | None
-    mime_type: str = "image/png"
-    url: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str) -> GeneratedImage | None:
-        """Build from a ``data:image/...`` URL (decoded) or an ``http(s)`` URL (kept as a reference)."""
-        decoded = decode_data_url(url)
-        if decoded is not None:
-            mime, data = decoded
-            return cls(data=data, mime_type=sniff_mime(data) or mime)
-        if url.startswith(("https://", "http://")):
-            return cls(data=None, mime_type="", url=url)
-        return None
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        """(width, height) read from a PNG, GIF or JPEG header, when known."""
-        if not self.data:
-            return None
-        from ._png import image_size
-
-        return image_size(self.data)
-
-    def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the image bytes to `path` and return the path written."""
-        if self.data is None:
-            raise ValueError(
-                f"this image is a remote URL ({self.url}); it was not downloaded, so there is nothing to save"
-            )
-        with open(path, "wb") as f:
-            f.write(self.data)
-        return os.fspath(path)
-
-    def to_pil(self) -> Any:
-        """The image as a ``PIL.Image.Image`` (needs Pillow: ``pip install pillow``)."""
-        if self.data is None:
-            raise ValueError(f"this image is a remote URL ({self.url}) and was not downloaded")
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ImportError("GeneratedImage.to_pil() needs Pillow: pip install pillow") from None
-        import io
-
-        img = Image.open(io.BytesIO(self.data))
-        img.load()
-        return img
-
-    def _repr_png_(self) -> bytes | None:
-        return self.data if self.mime_type == "image/png" else None
-
-    def _repr_jpeg_(self) -> bytes | None:
-        return self.data if self.mime_type == "image/jpeg" else None
-
-    def __repr__(self) -> str:
-        if self.data is None:
-            return f"GeneratedImage(url={self.url!r})"
-        size = self.size
-        dims = f", {size[0]}x{size[1]}" if size else ""
-        return f"GeneratedImage({self.mime_type}{dims}, {len(self.data):,} bytes)"
 
 
 @dataclass
 class Usage:
-    """Token counts as the gateway reported them (gateways may estimate them)."""
+    """Token counts as the gateway reported them (gateways may estimate them).
+
+    `cached_tokens` is None when the gateway did not say (many layers drop it): unknown, not 0.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     reasoning_tokens: int = 0
+    cached_tokens: int | None = None
 
     @classmethod
     def from_json(cls, obj: Any) -> Usage | None:
         if not isinstance(obj, dict):
             return None
 
-        def num(value: Any) -> int:
-            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        def count(value: Any) -> int | None:
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                return value
+            return None
 
         details = obj.get("completion_tokens_details")
-        reasoning = num(details.get("reasoning_tokens")) if isinstance(details, dict) else 0
-        reasoning = reasoning or num(obj.get("reasoning_tokens"))
-        prompt = num(obj.get("prompt_tokens"))
-        completion = num(obj.get("completion_tokens"))
-        total = num(obj.get("total_tokens")) or prompt + completion
-        return cls(prompt, completion, total, reasoning)
+        reasoning = count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+        reasoning = reasoning or count(obj.get("reasoning_tokens")) or 0
+        prompt_details = obj.get("prompt_tokens_details")
+        cached = (
+            count(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+        )
+        prompt = count(obj.get("prompt_tokens")) or 0
+        completion = count(obj.get("completion_tokens")) or 0
+        total = count(obj.get("total_tokens")) or prompt + completion
+        return cls(prompt, completion, total, reasoning, cached)
+
+    def __repr__(self) -> str:
+        cached = "" if self.cached_tokens is None else f", cached_tokens={self.cached_tokens}"
+        return (
+            f"Usage(prompt_tokens={self.prompt_tokens}, completion_tokens={self.completion_tokens}, "
+            f"total_tokens={self.total_tokens}, reasoning_tokens={self.reasoning_tokens}{cached})"
+        )
 
 
 class Choice:
@@ -236,7 +136,9 @@ class Reply:
     `text`, `reasoning`, `images` and `finish_reason` are those of the first choice; `choices`
     has all of them when `n > 1`. `truncated` means the stream ended without any finish_reason;
     `interrupted` means the caller stopped reading (Ctrl-C, break, Stop); `error` holds the
-    mid-stream failure, if any. In every case the text that arrived is kept.
+    mid-stream failure, if any. In every case the text that arrived is kept. `notes` are plain
+    one-line remarks a front end shows in its footer (fewer answers than asked for, images
+    skipped, an answer spent on thinking).
     """
 
     choices: list[Choice] = field(default_factory=lambda: [Choice()])
@@ -247,6 +149,12 @@ class Reply:
     interrupted: bool = False
     error: GeminiError | None = None
     raw: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        """Add a one-line note unless the reply already has it."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     @property
     def text(self) -> str:
@@ -322,6 +230,8 @@ class Reply:
         parts.append(f"finish_reason={self.finish_reason!r}")
         if self.status != "complete":
             parts.append(f"status={self.status!r}")
+        if self.notes:
+            parts.append(f"notes={len(self.notes)}")
         return f"Reply({', '.join(parts)})"
 
 

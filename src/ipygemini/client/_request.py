@@ -7,10 +7,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from .._errors import OptionError
+from ._thinking import (
+    LEVEL_BUDGET,
+    THINKING_STYLES,
+    Thinking,
+    ThinkingStyle,
+    thinking_fields,
+)
+
+if TYPE_CHECKING:
+    from ._adapt import GatewayMemory
 
 __all__ = [
     "THINKING_STYLES",
+    "Thinking",
     "ThinkingStyle",
     "build_chat_body",
     "merge_extra",
@@ -18,30 +31,25 @@ __all__ = [
     "validate_options",
 ]
 
-ThinkingStyle = Literal["google", "reasoning_effort", "enable_thinking", "openrouter"]
-THINKING_STYLES: tuple[str, ...] = ("google", "reasoning_effort", "enable_thinking", "openrouter")
-Thinking = bool | int | str | None
-
-# Thinking levels as token budgets (Gemini 2.5 accepts 0..24576; -1 lets the model decide).
-_LEVEL_BUDGET = {"low": 1024, "medium": 8192, "high": 24576}
+_THINKING_VALUES = "True, False, 'low', 'medium', 'high' or a token budget"
 
 
 def _check_range(name: str, value: Any, lo: float, hi: float) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, not {value!r}")
+        raise OptionError(f"{name} must be a number from {lo:g} to {hi:g}, not {value!r}")
     if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}; got {value!r}")
+        raise OptionError(f"{name} must be between {lo:g} and {hi:g}; got {value!r}")
 
 
 def _check_min_int(name: str, value: Any, lo: int) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number >= {lo}, not {value!r}")
+        raise OptionError(f"{name} must be a whole number >= {lo}, not {value!r}")
     if value < lo:
-        raise ValueError(f"{name} must be >= {lo}; got {value!r}")
+        raise OptionError(f"{name} must be >= {lo}; got {value!r}")
 
 
 def validate_options(
@@ -54,9 +62,12 @@ def validate_options(
     n: int | None = None,
     stop: str | Sequence[str] | None = None,
     thinking: Thinking = None,
-    thinking_style: str = "google",
+    thinking_style: str | None = None,
 ) -> None:
-    """Raise ValueError naming the parameter and its allowed range before any request is sent."""
+    """Raise `OptionError` (a ValueError) naming the option and its range before anything is sent.
+
+    `thinking_style` None means "pick one per gateway" (see `GatewayMemory.thinking_style`).
+    """
     _check_range("temperature", temperature, 0, 2)
     _check_range("top_p", top_p, 0, 1)
     _check_range("frequency_penalty", frequency_penalty, -2, 2)
@@ -65,73 +76,24 @@ def validate_options(
     _check_min_int("n", n, 1)
     if stop is not None and not isinstance(stop, str):
         if not all(isinstance(s, str) for s in stop):
-            raise ValueError("stop must be a string or a list of strings")
+            raise OptionError("stop must be a string or a list of strings (at most 4)")
         if len(stop) > 4:
-            raise ValueError(f"stop takes at most 4 sequences; got {len(stop)}")
-    if thinking_style not in THINKING_STYLES:
-        raise ValueError(
-            f"thinking_style must be one of {', '.join(THINKING_STYLES)}; got {thinking_style!r}"
+            raise OptionError(f"stop takes at most 4 sequences; got {len(stop)}")
+    if thinking_style is not None and thinking_style not in THINKING_STYLES:
+        raise OptionError(
+            f"thinking_style must be one of {', '.join(THINKING_STYLES)} (or None to pick per "
+            f"gateway); got {thinking_style!r}"
         )
     if thinking is None or isinstance(thinking, bool):
         return
     if isinstance(thinking, str):
-        if thinking not in _LEVEL_BUDGET:
-            raise ValueError(
-                f"thinking must be True, False, 'low', 'medium', 'high' or a token budget; got {thinking!r}"
-            )
+        if thinking not in LEVEL_BUDGET:
+            raise OptionError(f"thinking must be {_THINKING_VALUES}; got {thinking!r}")
     elif isinstance(thinking, int):
         if thinking < -1:
-            raise ValueError(f"thinking budget must be >= 0 (or -1 for dynamic); got {thinking}")
+            raise OptionError(f"thinking budget must be >= 0 (or -1 for dynamic); got {thinking}")
     else:
-        raise ValueError(
-            f"thinking must be True, False, 'low', 'medium', 'high' or a token budget; got {thinking!r}"
-        )
-
-
-def _level_of(thinking: bool | int | str) -> str:
-    if isinstance(thinking, str):
-        return thinking
-    if thinking is True or thinking == -1:
-        return "medium"
-    assert isinstance(thinking, int)
-    if thinking <= 1024:
-        return "low"
-    return "medium" if thinking <= 8192 else "high"
-
-
-def thinking_fields(thinking: Thinking, style: str) -> dict[str, Any]:
-    """The body fields that switch thinking on (or off) in the form a gateway understands."""
-    if thinking is None:
-        return {}
-    off = thinking is False or thinking == 0
-    if style == "google":
-        if off:
-            config: dict[str, Any] = {"thinking_budget": 0}
-        elif thinking is True:
-            config = {"thinking_budget": -1, "include_thoughts": True}
-        elif isinstance(thinking, str):
-            config = {"thinking_budget": _LEVEL_BUDGET[thinking], "include_thoughts": True}
-        else:
-            config = {"thinking_budget": int(thinking), "include_thoughts": True}
-        return {"extra_body": {"google": {"thinking_config": config}}}
-    if style == "reasoning_effort":
-        return {"reasoning_effort": "none" if off else _level_of(thinking)}
-    if style == "enable_thinking":
-        fields: dict[str, Any] = {"enable_thinking": not off}
-        if (
-            not off
-            and isinstance(thinking, int)
-            and not isinstance(thinking, bool)
-            and thinking > 0
-        ):
-            fields["thinking_budget"] = thinking
-        return {"extra_body": fields}
-    # openrouter
-    if off:
-        return {"reasoning": {"enabled": False}}
-    if isinstance(thinking, int) and not isinstance(thinking, bool) and thinking > 0:
-        return {"reasoning": {"max_tokens": thinking}}
-    return {"reasoning": {"effort": _level_of(thinking)}}
+        raise OptionError(f"thinking must be {_THINKING_VALUES}; got {thinking!r}")
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -159,11 +121,17 @@ def build_chat_body(
     n: int | None = None,
     response_format: Mapping[str, Any] | None = None,
     thinking: Thinking = None,
-    thinking_style: str = "google",
+    thinking_style: str | None = None,
     include_usage: bool = True,
     extra_body: Mapping[str, Any] | None = None,
+    gateway: GatewayMemory | None = None,
 ) -> dict[str, Any]:
-    """The JSON body for ``POST /chat/completions``. Options left as None are not sent."""
+    """The JSON body for ``POST /chat/completions``. Options left as None are not sent.
+
+    Thinking is asked for per `model` (levels for Gemini 3, budgets for 2.5) in
+    `thinking_style`; None lets `gateway` pick the style it understands, and what `gateway`
+    learned (the levels a model accepts) is applied to the body last.
+    """
     validate_options(
         temperature=temperature,
         top_p=top_p,
@@ -176,10 +144,10 @@ def build_chat_body(
         thinking_style=thinking_style,
     )
     if not model:
-        raise ValueError("model must be a model name such as 'gemini-2.5-flash'")
+        raise OptionError("model must be a model name such as 'gemini-2.5-flash'")
     body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages]}
     if not body["messages"]:
-        raise ValueError("messages must not be empty")
+        raise OptionError("messages must not be empty")
     optional = {
         "temperature": temperature,
         "top_p": top_p,
@@ -195,7 +163,15 @@ def build_chat_body(
         body["stream"] = True
         if include_usage:
             body["stream_options"] = {"include_usage": True}
-    merge_extra(body, thinking_fields(thinking, thinking_style))
+    if thinking_style is None:
+        from ._adapt import auto_thinking_style
+
+        thinking_style = (
+            gateway.thinking_style() if gateway is not None else auto_thinking_style(None)
+        )
+    merge_extra(body, thinking_fields(thinking, thinking_style, model))
     if extra_body:
         merge_extra(body, extra_body)
+    if gateway is not None:
+        gateway.prepare(body)
     return body
