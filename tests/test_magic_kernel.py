@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import KERNEL_KEY, Cell, KernelSession
-from ipygemini.render._display import PLACEHOLDER
+from ipygemini.render import PLACEHOLDER
 from ipygemini.render._markdown import ALLOWED_TAGS
 from ipygemini.testing import FakeGateway, answer_for, reasoning_for
 

@@ -15,23 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipygemini._types import GeneratedImage, ImageEvent, ReasoningDelta, TextDelta
-from ipygemini.render._display import (
-    PLACEHOLDER,
-    BlockSplitter,
-    LiveMarkdown,
-    RecordingPublisher,
-    Throttle,
-    footer_bundle,
-    image_bundle,
-    tail_text,
-)
-from ipygemini.render._markdown import (
+from ipygemini.render import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
+    PLACEHOLDER,
+    BlockSplitter,
     code_blocks,
+    footer_bundle,
+    image_bundle,
     render_markdown,
     sanitize_html,
+    tail_text,
 )
+from ipygemini.render._live import LiveMarkdown, RecordingPublisher, Throttle
 
 # --- a structural HTML checker ------------------------------------------------------------------
 

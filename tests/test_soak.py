@@ -19,7 +19,7 @@ import pytest
 from _reliability import client_fds, rss_bytes, sockets_to
 from conftest import Cell, KernelSession
 from ipygemini import AsyncClient, Client
-from ipygemini.render._display import PLACEHOLDER
+from ipygemini.render import PLACEHOLDER
 from ipygemini.testing import FakeGateway, answer_for
 from test_magic_kernel import answer_blocks, displays, is_footer, ok
 
