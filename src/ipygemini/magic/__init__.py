@@ -1,13 +1,17 @@
-"""The %%gemini cell magic and the %gemini commands."""
+"""The %%gemini cell magic and the %gemini commands (``%load_ext ipygemini``).
 
-from ._magics import (
-    AnswerError,
-    GeminiMagics,
-    PromptError,
-    interpolate,
-    load_ipython_extension,
-    unload_ipython_extension,
-)
+Loading is cheap: the client (httpx), the Markdown renderer and the display code are imported
+on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _offline
+from ._cell import AnswerError
+from ._magics import GeminiMagics
+from ._options import PromptError, interpolate
 
 __all__ = [
     "AnswerError",
@@ -17,3 +21,31 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
+
+_LOADED: dict[int, GeminiMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register %%gemini / %gemini and the ``Gemini`` configurable on `ipython`."""
+    if id(ipython) in _LOADED:
+        return
+    magics = GeminiMagics(ipython)
+    ipython.register_magics(magics)
+    if _offline.nothing_configured():
+        _offline.notice_once()
+    ipython.configurables.append(magics.settings)
+    _LOADED[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the magics and stop what they started (the client)."""
+    magics = _LOADED.pop(id(ipython), None)
+    if magics is None:
+        return
+    magics.close()
+    if magics.settings in ipython.configurables:
+        ipython.configurables.remove(magics.settings)
+    table = ipython.magics_manager.magics
+    table["cell"].pop("gemini", None)
+    table["line"].pop("gemini", None)
+    ipython.magics_manager.registry.pop(type(magics).__name__, None)

@@ -258,15 +258,15 @@ class LiveMarkdown:
             if self._thinking_handle is None:
                 return
             text = self._thinking_preview()
+            self._thinking_shown = True  # first: an interrupt during the update still reverts it
             self.publisher.update(thinking_bundle(text, live=True), self._thinking_handle)
-            self._thinking_shown = True
         else:
             if self._handle is None:
                 return
+            self._handle_shown = True  # first: an interrupt during the update still reverts it
             self.publisher.update(
                 self.render(self.splitter.preview(self.preview_chars)), self._handle
             )
-            self._handle_shown = True
         self.renders += 1
 
     def _thinking_preview(self) -> str:
