@@ -18,11 +18,19 @@ if TYPE_CHECKING:
     from .._types import Choice, Reply
     from ._session import Session
 
-__all__ = ["AnswerError", "CellMagic"]
+__all__ = ["AnswerError", "AnswerInterrupted", "CellMagic"]
 
 
 class AnswerError(GeminiError, ValueError):
     """The answer is not what the options asked for (not JSON under ``--json``)."""
+
+
+class AnswerInterrupted(KeyboardInterrupt):
+    """Ctrl-C / Stop during an answer: still a KeyboardInterrupt, so the cell fails and the
+    kernel drops the cells queued behind it, but shown as one line, not a traceback wall."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31mKeyboardInterrupt\x1b[0m: {self}"]
 
 
 class _Shown:
@@ -211,10 +219,15 @@ class CellMagic:
                 for event in replay_events(reply):
                     shown.feed(event)
         except KeyboardInterrupt:
-            if reply is not None:
-                shown.catch_up(reply)
-                self._finish(view, reply, model, started, settings.offline)
-            raise
+            if reply is None:
+                view.close()
+                raise AnswerInterrupted("stopped before the answer began.") from None
+            shown.catch_up(reply)
+            self._finish(view, reply, model, started, settings.offline)
+            raise AnswerInterrupted(
+                f"stopped; the {len(reply.text):,} characters that arrived are kept in "
+                "_gemini (status 'interrupted')."
+            ) from None
         except StreamError as exc:
             reply = exc.reply or reply
             if reply is not None:
