@@ -34,13 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     from .client import Client
 
     with ExitStack() as stack:
-        if args.offline:
+        key: str | None = None
+        url: str | None = None
+        if args.offline or _offline.nothing_configured():
             gw = _offline.gateway()
-            _offline.notice_once()
-            key: str | None = gw.api_key
-            url: str | None = gw.base_url
-        else:
-            key, url, _ = _offline.resolve(None, None)
+            _offline.notice_once("cli")
+            key, url = gw.api_key, gw.base_url
         try:
             client = stack.enter_context(Client(api_key=key, base_url=url, model=args.model))
             with client.stream(prompt, thinking=args.thinking) as stream:
