@@ -143,3 +143,27 @@ def test_option_errors_stay_usage_errors(kernel: KernelSession) -> None:
     cell = kernel.run("%%gemini -t 7\nhi")
     assert cell.status == "error"
     assert "UsageError" in cell.stderr and "-t/--temperature" in cell.stderr
+
+
+def test_a_reply_as_the_cells_value_is_the_same_safe_html(kernel: KernelSession) -> None:
+    streamed = ok(kernel.run("%%gemini\nSay hi [fake:words=12]"))
+    blocks = [
+        m["content"]["data"]["text/html"]
+        for m in streamed.messages
+        if m["msg_type"] == "display_data"
+        and "text/html" in m["content"]["data"]
+        and "font-size:0.85em" not in m["content"]["data"]["text/html"]  # not the footer
+    ]
+    shown = ok(kernel.run("_gemini"))
+    (result,) = [m["content"]["data"] for m in shown.messages if m["msg_type"] == "execute_result"]
+    assert blocks and result["text/html"] == "".join(blocks)
+    assert result["text/plain"].startswith("Reply(text=")
+    hostile = ok(
+        kernel.run(
+            "from ipygemini import Reply\nr = Reply()\n"
+            "r.choices[0]._text.append('<img src=x onerror=alert(1)> **bold**')\nr"
+        )
+    )
+    (data,) = [m["content"]["data"] for m in hostile.messages if m["msg_type"] == "execute_result"]
+    assert "<img" not in data["text/html"] and "&lt;img" in data["text/html"]
+    assert "<strong>bold</strong>" in data["text/html"]

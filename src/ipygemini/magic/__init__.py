@@ -34,7 +34,19 @@ def load_ipython_extension(ipython: Any) -> None:
     if _offline.nothing_configured():
         _offline.notice_once()
     ipython.configurables.append(magics.settings)
+    _html_formatter(ipython).for_type_by_name("ipygemini._types", "Reply", _reply_html)
     _LOADED[id(ipython)] = magics
+
+
+def _reply_html(reply: Any) -> str:
+    """A Reply as a cell's value: the same safe HTML as the streamed answer (never raw text)."""
+    from ..render import reply_bundle
+
+    return reply_bundle(reply)["text/html"]
+
+
+def _html_formatter(ipython: Any) -> Any:
+    return ipython.display_formatter.formatters["text/html"]
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -43,6 +55,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     magics.close()
+    formatter = _html_formatter(ipython)
+    formatter.deferred_printers.pop(("ipygemini._types", "Reply"), None)
+    for cls in [c for c in formatter.type_printers if c.__name__ == "Reply"]:
+        formatter.type_printers.pop(cls)
     if magics.settings in ipython.configurables:
         ipython.configurables.remove(magics.settings)
     table = ipython.magics_manager.magics

@@ -5,7 +5,14 @@ the terminal view are imported from their modules (`_live`, `_terminal`) where t
 """
 
 from ._blocks import BlockSplitter, SplitEvent, tail_text
-from ._bundles import FOOTER_SANITIZE_PATTERN, PLACEHOLDER, Bundle, footer_bundle, image_bundle
+from ._bundles import (
+    FOOTER_SANITIZE_PATTERN,
+    PLACEHOLDER,
+    Bundle,
+    footer_bundle,
+    image_bundle,
+    reply_bundle,
+)
 from ._markdown import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
@@ -28,6 +35,7 @@ __all__ = [
     "footer_bundle",
     "image_bundle",
     "render_markdown",
+    "reply_bundle",
     "sanitize_html",
     "tail_text",
 ]

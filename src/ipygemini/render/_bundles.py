@@ -17,6 +17,7 @@ __all__ = [
     "footer_bundle",
     "image_bundle",
     "markdown_bundle",
+    "reply_bundle",
     "thinking_bundle",
 ]
 
@@ -118,3 +119,21 @@ def footer_bundle(
         f'<span style="color:{color}">{escape(text)}</span></div>'
     )
     return {"text/html": html, "text/plain": f"— {text}"}
+
+
+def reply_bundle(reply: Reply) -> Bundle:
+    """A `Reply` shown as a cell's value: the streamed answer's safe HTML, and its repr as text."""
+    from ._markdown import escape, render_markdown
+
+    html = []
+    if reply.reasoning:
+        html.append(thinking_bundle(reply.reasoning, live=False)["text/html"])
+    if reply.text:
+        html.append(render_markdown(reply.text))
+    if reply.images:
+        html.append(f"<p><em>{len(reply.images)} image(s): see the reply's images</em></p>")
+    if reply.status != "complete":
+        error = getattr(reply, "error", None)
+        reason = f": {error}" if error is not None else ""
+        html.append(f"<p><em>{escape(reply.status + reason)}</em></p>")
+    return {"text/html": "".join(html), "text/plain": repr(reply)}
