@@ -167,3 +167,19 @@ def test_a_reply_as_the_cells_value_is_the_same_safe_html(kernel: KernelSession)
     (data,) = [m["content"]["data"] for m in hostile.messages if m["msg_type"] == "execute_result"]
     assert "<img" not in data["text/html"] and "&lt;img" in data["text/html"]
     assert "<strong>bold</strong>" in data["text/html"]
+
+
+def test_the_client_is_kept_until_the_settings_change(kernel: KernelSession) -> None:
+    probe = (
+        "import ipygemini.magic as _m\n"
+        "_c = _m._LOADED[id(get_ipython())].session\n"
+        "print(id(_c.client()))"
+    )
+    first = ok(kernel.run(probe)).stdout
+    ok(kernel.run("%%gemini\nhello"))
+    assert ok(kernel.run(probe)).stdout == first
+    ok(kernel.run("%gemini config timeout=30"))
+    try:
+        assert ok(kernel.run(probe)).stdout != first
+    finally:
+        ok(kernel.run("%gemini config timeout=60"))

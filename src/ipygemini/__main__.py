@@ -1,8 +1,7 @@
-"""``python -m ipygemini "prompt"``: stream one answer in the terminal.
+"""``python -m ipygemini "prompt"``: stream one answer in the terminal."""
 
-With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
-built-in offline FakeGateway so a first run works on any machine, and says so.
-"""
+# With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
+# built-in offline FakeGateway so a first run works on any machine, and says so.
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The built-in offline gateway: one `FakeGateway` per process for a first run without a key.
+"""The built-in offline gateway: one `FakeGateway` per process for a first run without a key."""
 
-When nothing is configured (no API key, no base URL), the magic, the panel and `connect()`
-answer from it instead of failing, say so once, and label every answer "offline".
-"""
+# When nothing is configured (no API key, no base URL), the magic, the panel and `connect()`
+# answer from it instead of failing, say so once, and label every answer "offline".
 
 from __future__ import annotations
 

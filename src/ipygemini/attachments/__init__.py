@@ -1,9 +1,8 @@
-"""Turn notebook objects into chat content parts: tables, plots, images, documents, text, URLs.
+"""Turn notebook objects into chat content parts: tables, plots, images, documents, text, URLs."""
 
-One place decides what can be attached and how; the client, the magic and the panel only name
-the objects. pandas, matplotlib, Pillow and numpy are used when the object comes from them and
-are never imported otherwise; without them, attaching says what to install.
-"""
+# One place decides what can be attached and how; the client, the magic and the panel only name
+# the objects. pandas, matplotlib, Pillow and numpy are used when the object comes from them and
+# are never imported otherwise; without them, attaching says what to install.
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The %%gemini cell magic and the %gemini commands (``%load_ext ipygemini``).
+"""The %%gemini cell magic and the %gemini commands (``%load_ext ipygemini``)."""
 
-Loading is cheap: the client (httpx), the Markdown renderer and the display code are imported
-on first use.
-"""
+# Loading is cheap: the client (httpx), the Markdown renderer and the display code are imported
+# on first use.
 
 from __future__ import annotations
 

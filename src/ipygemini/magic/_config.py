@@ -1,9 +1,8 @@
-"""The ``Gemini`` configurable: the magics' settings as traitlets (``%config Gemini.*``).
+"""The ``Gemini`` configurable: the magics' settings as traitlets (``%config Gemini.*``)."""
 
-Set them with ``%config Gemini.model = "gemini-2.5-pro"``, ``%gemini config model=...`` or in
-``ipython_config.py`` (``c.Gemini.model = ...``). The API key is deliberately not a setting:
-config files and ``%config`` output end up in notebooks and repositories.
-"""
+# Set them with ``%config Gemini.model = "gemini-2.5-pro"``, ``%gemini config model=...`` or in
+# ``ipython_config.py`` (``c.Gemini.model = ...``). The API key is deliberately not a setting:
+# config files and ``%config`` output end up in notebooks and repositories.
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""How answers look: Markdown to safe HTML, block splitting, display bundles and live display.
+"""How answers look: Markdown to safe HTML, block splitting, display bundles and live display."""
 
-The panel and the magic share these names; the live display (`LiveMarkdown`, publishers) and
-the terminal view are imported from their modules (`_live`, `_terminal`) where they are used.
-"""
+# The panel and the magic share these names; the live display (`LiveMarkdown`, publishers) and
+# the terminal view are imported from their modules (`_live`, `_terminal`) where they are used.
 
 from ._blocks import BlockSplitter, SplitEvent, tail_text
 from ._bundles import (

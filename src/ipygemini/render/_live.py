@@ -1,10 +1,9 @@
-"""`LiveMarkdown`: show a streamed answer in a notebook, live, cheaply and safely.
+"""`LiveMarkdown`: show a streamed answer in a notebook, live, cheaply and safely."""
 
-Finished Markdown blocks are shown once, as their own output; only the open block is
-re-rendered, at most ~20 times a second. Every live display handle ends with the content it was
-first shown with (an empty placeholder), so the saved notebook and nbval see the same outputs
-as a non-streamed run.
-"""
+# Finished Markdown blocks are shown once, as their own output; only the open block is
+# re-rendered, at most ~20 times a second. Every live display handle ends with the content it was
+# first shown with (an empty placeholder), so the saved notebook and nbval see the same outputs
+# as a non-streamed run.
 
 from __future__ import annotations
 

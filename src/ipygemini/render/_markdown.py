@@ -1,8 +1,7 @@
-"""Untrusted Markdown → safe HTML for notebook outputs and the chat panel.
+"""Untrusted Markdown → safe HTML for notebook outputs and the chat panel."""
 
-markdown-it-py parses with raw HTML off; nh3 then keeps only a small tag set, http/https/mailto
-links and no ``<img>`` at all, so model text can neither run script nor load a remote resource.
-"""
+# markdown-it-py parses with raw HTML off; nh3 then keeps only a small tag set, http/https/mailto
+# links and no ``<img>`` at all, so model text can neither run script nor load a remote resource.
 
 from __future__ import annotations
 
