@@ -519,7 +519,7 @@ def widget_tree(root: Any) -> Iterator[Any]:
 
 def blocks_html(text: str) -> str:
     """What a finished answer shows: each Markdown block rendered on its own."""
-    from ipygemini.render._display import BlockSplitter
+    from ipygemini.render import BlockSplitter
     from ipygemini.render._markdown import render_markdown
 
     splitter = BlockSplitter()

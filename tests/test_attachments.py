@@ -204,6 +204,27 @@ def test_string_of_text_is_sent_as_text(client: Client, gw: FakeGateway) -> None
     assert text_parts(gw) == ["[notes]\nSome notes\nacross lines"]
 
 
+@pytest.mark.parametrize("value", ["Version 1.2", "see e.g. this", "Budget: 3.5M", "3/4", "v1.2"])
+def test_short_text_with_a_dot_is_text_not_a_missing_file(value: str) -> None:
+    (part,) = to_content_parts([Attachment(value, "note")])
+    assert part == {"type": "text", "text": f"[note]\n{value}"}
+
+
+@pytest.mark.parametrize("value", ["report.pdf", "data/table.csv", "~/missing/notes.txt"])
+def test_strings_that_plainly_name_a_file_must_exist(value: str) -> None:
+    with pytest.raises(AttachmentError, match="no such file"):
+        to_content_parts([value])
+
+
+def test_an_existing_file_named_like_text_is_attached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Version 1.2").write_text("the file's own text")
+    (part,) = to_content_parts(["Version 1.2"])
+    assert part["text"].endswith("the file's own text")
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 

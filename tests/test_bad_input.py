@@ -19,7 +19,7 @@ import pytest
 from conftest import KernelSession
 from ipygemini import AsyncClient, Client
 from ipygemini.attachments import SUPPORTED
-from ipygemini.magic._magics import OFFLINE_HINT
+from ipygemini.magic._session import OFFLINE_HINT
 from ipygemini.testing import FakeGateway
 from test_magic_kernel import chat_requests, displays, is_footer, ok, one_line_error
 

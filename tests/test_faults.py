@@ -114,7 +114,7 @@ def test_panel(fault: Fault, magic_gateway: FakeGateway, refused: int, reliabili
 # --- %%gemini in a real kernel -------------------------------------------------------------------
 
 PREPARE = """\
-import ipygemini.magic._magics as _gm
+import ipygemini.magic as _gm
 _slept = []
 _gm._LOADED[id(get_ipython())].client()._sleep = _slept.append
 _gemini = None

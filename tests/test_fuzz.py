@@ -28,7 +28,8 @@ from ipygemini import Client, GeminiError, Reply
 from ipygemini._errors import APIStatusError, error_for_status, parse_error_body
 from ipygemini._types import FinishEvent, ImageEvent, ReasoningDelta, TextDelta, UsageEvent
 from ipygemini.client._client import _StreamState, parse_embeddings, parse_models
-from ipygemini.magic._magics import GeminiMagics, PromptError, _usage_from_value_error
+from ipygemini.magic import GeminiMagics, PromptError
+from ipygemini.magic._options import usage_error as _usage_from_value_error
 
 FUZZ = settings(
     max_examples=300,

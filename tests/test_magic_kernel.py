@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import KERNEL_KEY, Cell, KernelSession
-from ipygemini.render._display import PLACEHOLDER
+from ipygemini.render import PLACEHOLDER
 from ipygemini.render._markdown import ALLOWED_TAGS
 from ipygemini.testing import FakeGateway, answer_for, reasoning_for
 
@@ -541,7 +541,9 @@ def test_interrupt_keeps_the_partial_answer_and_the_next_cell_works(
     assert interrupted_at, "the answer never streamed"
     assert finished - interrupted_at[0] < 1.0  # stopped, shown, and idle again
     assert cell.status == "error"
-    assert cell.error is not None and cell.error["ename"] == "KeyboardInterrupt"
+    assert cell.error is not None and cell.error["ename"] == "AnswerInterrupted"
+    assert len(cell.error["traceback"]) == 1 and "KeyboardInterrupt" in cell.error["traceback"][0]
+    assert "kept in _gemini" in cell.error["evalue"]
     assert "interrupted" in footer(cell)
     shown = [b["text/plain"] for b in answer_blocks(cell)]
     assert shown and shown[0], "the partial answer is not shown"
@@ -553,6 +555,45 @@ def test_interrupt_keeps_the_partial_answer_and_the_next_cell_works(
     assert check.stdout == "interrupted True True\n"
     after = ok(kernel.run("%%gemini\nStill working?"))
     assert answer_blocks(after)
+
+
+def test_interrupt_stops_the_cells_queued_behind_it(kernel: KernelSession) -> None:
+    """ipykernel aborts queued cells after an error reply; the one-line interrupt is one."""
+    ok(kernel.run("queued_ran = False"))
+    kc = kernel.kc
+    first = kc.execute("%%gemini\nA long one [fake:slow] [fake:words=2000]", stop_on_error=True)
+    second = kc.execute("queued_ran = True", stop_on_error=True)
+    interrupted = False
+    replies: dict[str, dict[str, Any]] = {}
+    errors: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    idle = False  # the first cell's iopub messages are all in (errors may trail its reply)
+    while (len(replies) < 2 or not idle) and time.monotonic() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.05)
+        except Exception:  # queue.Empty: look for replies instead
+            msg = None
+        if msg is not None and msg["parent_header"].get("msg_id") == first:
+            kind = msg["msg_type"]
+            if kind == "update_display_data" and not interrupted:
+                if msg["content"]["data"] != PLACEHOLDER:
+                    interrupted = True
+                    kernel.km.interrupt_kernel()
+            elif kind == "error":
+                errors.append(msg["content"])
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        try:
+            reply = kc.get_shell_msg(timeout=0.01)
+        except Exception:  # queue.Empty
+            continue
+        replies[reply["parent_header"]["msg_id"]] = reply["content"]
+    assert interrupted, "the answer never streamed"
+    assert replies[first]["status"] == "error"
+    assert replies[second]["status"] == "aborted"
+    assert [len(e["traceback"]) for e in errors] == [1]
+    check = ok(kernel.run("print(queued_ran)"))
+    assert check.stdout == "False\n"
 
 
 # --- line commands ----------------------------------------------------------------------------------------

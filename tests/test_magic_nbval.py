@@ -15,7 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import KERNEL_KEY, kernel_env
-from ipygemini.render._display import FOOTER_SANITIZE_PATTERN
+from ipygemini.render import FOOTER_SANITIZE_PATTERN
 from ipygemini.testing import FakeGateway
 
 CELLS = [

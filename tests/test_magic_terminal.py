@@ -13,7 +13,7 @@ from conftest import KERNEL_KEY, kernel_env
 from ipygemini.testing import FakeGateway, answer_for
 
 HEAVY = ("ipywidgets", "pandas", "matplotlib", "PIL", "numpy")
-LAZY = ("httpx", "markdown_it", "nh3", "ipygemini.client._client", "ipygemini.render._display")
+LAZY = ("httpx", "markdown_it", "nh3", "ipygemini.client._client", "ipygemini.render._live")
 
 LOAD_PROBE = """
 import json, sys, time

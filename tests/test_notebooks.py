@@ -242,13 +242,9 @@ def test_quickstart_runs_offline_with_no_key_and_no_base_url(
     assert not [error for cell in cells for error in _errors(cell)]
     assert all(cell.execution_count is not None for cell in cells)
 
-    notices = [
-        o.text
-        for cell in cells
-        for o in cell.outputs
-        if o.output_type == "stream" and o.name == "stderr" and "OFFLINE gateway" in o.text
-    ]
+    notices = [t for cell in cells for t in _texts(cell) if "OFFLINE gateway" in t]
     assert len(notices) == 1, "the offline notice is shown once, when the extension loads"
+    assert not [o for o in cells[0].outputs if o.output_type == "stream"], "a note, not stderr"
     assert "%load_ext ipygemini" in cells[0].source and cells[0].outputs
 
     asked = [cell for cell in cells if cell.source.startswith("%%gemini")]
@@ -352,3 +348,46 @@ def test_notebook_explains_itself_and_ends_with_try_it_yourself(path: Path) -> N
     rest = nb.cells[last + 1 :]
     assert rest and all(cell.cell_type == "code" for cell in rest)
     assert len(markdown) >= len(_code_cells(nb)) // 3, "explain what happens and why"
+
+
+# --- the README, as a new user meets it ---------------------------------------------------------
+
+README = ROOT / "README.md"
+_FENCED = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _readme_section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_readme_notebook_example_runs_as_pasted(
+    nothing_configured: None, regenerate: ModuleType, tmp_path: Path
+) -> None:
+    """The code blocks of "In a notebook", pasted into cells in order, run without an error."""
+    blocks = [body for _, body in _FENCED.findall(_readme_section("In a notebook"))]
+    assert len(blocks) >= 2 and blocks[1].startswith("%%gemini")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(b.rstrip()) for b in blocks])
+    path = tmp_path / "readme.ipynb"
+    nbformat.write(nb, path)
+    cells = _code_cells(regenerate.execute(path, timeout=120))
+    assert not [error.evalue for cell in cells for error in _errors(cell)]
+    assert any(t.startswith("— ") and t.endswith("offline") for t in _texts(cells[1]))
+
+
+def test_readme_first_commands_work_for_root_and_without_a_display() -> None:
+    """Jupyter refuses to start as root without --allow-root (a normal user's Jupyter ignores
+    it); both READMEs install the same extras."""
+    text = README.read_text(encoding="utf-8")
+    first = _FENCED.search(text)
+    assert first is not None and first.group(1) == "bash"
+    commands = [line for line in first.group(2).splitlines() if line and not line.startswith("#")]
+    assert commands[1] == "bash .ci/run"
+    assert "jupyter lab --allow-root notebooks/01-quickstart.ipynb" in commands[0]
+    extras = re.search(r'pip install -q -e "\.\[(\w+)\]"', commands[0])
+    assert extras is not None
+    tutorials = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    assert f'pip install -e ".[{extras.group(1)}]"' in tutorials
+    assert "jupyter lab notebooks" not in tutorials  # every command there passes --allow-root

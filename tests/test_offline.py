@@ -84,3 +84,38 @@ def test_magic_without_config_answers_offline(no_config: None) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("OFFLINE gateway") == 1
     assert "TEXT **Offline answer**" in out.stdout
+
+
+def test_notebook_notice_is_a_calm_note_not_an_error() -> None:
+    """In a kernel the no-key notice is a styled display, not red stderr text."""
+    from conftest import KernelSession
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
+    session = KernelSession(env)
+    try:
+        cell = session.run("%load_ext ipygemini")
+        assert cell.status == "ok"
+        assert cell.stderr == ""
+        notes = [m["content"]["data"] for m in cell.messages if m["msg_type"] == "display_data"]
+        assert len(notes) == 1
+        assert "OFFLINE gateway" in notes[0]["text/plain"]
+        assert "%gemini login" in notes[0]["text/plain"]
+        assert "<div" in notes[0]["text/html"] and "error" not in notes[0]["text/html"]
+        again = session.run("%%gemini --no-stream\nhello")
+        assert again.stderr == ""  # said once per kernel
+    finally:
+        session.shutdown()
+
+
+def test_cli_notice_gives_advice_that_applies_on_the_command_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "ipygemini", "hi"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "OFFLINE" in out.stderr and "GEMINI_API_KEY" in out.stderr
+    assert "%gemini" not in out.stderr

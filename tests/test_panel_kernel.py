@@ -167,7 +167,7 @@ def fresh(gw: FakeGateway) -> FakeGateway:
 
 def expected_html(text: str) -> str:
     """What the frozen answer must show: each Markdown block rendered on its own."""
-    from ipygemini.render._display import BlockSplitter
+    from ipygemini.render import BlockSplitter
     from ipygemini.render._markdown import render_markdown
 
     splitter = BlockSplitter()

@@ -15,23 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipygemini._types import GeneratedImage, ImageEvent, ReasoningDelta, TextDelta
-from ipygemini.render._display import (
-    PLACEHOLDER,
-    BlockSplitter,
-    LiveMarkdown,
-    RecordingPublisher,
-    Throttle,
-    footer_bundle,
-    image_bundle,
-    tail_text,
-)
-from ipygemini.render._markdown import (
+from ipygemini.render import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
+    PLACEHOLDER,
+    BlockSplitter,
     code_blocks,
+    footer_bundle,
+    image_bundle,
     render_markdown,
     sanitize_html,
+    tail_text,
 )
+from ipygemini.render._live import LiveMarkdown, RecordingPublisher, Throttle
 
 # --- a structural HTML checker ------------------------------------------------------------------
 
@@ -48,6 +44,9 @@ class _Collector(HTMLParser):
         self.tags.append((tag, attrs))
 
 
+_CODE_COLOURS = r"(?:(?:color:#[0-9A-Fa-f]{3,6}|font-weight:bold|font-style:italic);?)+"
+
+
 def assert_safe(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
     """Every tag and attribute allowed, links only http/https/mailto, nothing that loads."""
     collector = _Collector()
@@ -58,9 +57,11 @@ def assert_safe(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name, html)
             assert name not in ("src", "srcdoc", "srcset", "style") or (
-                name == "style" and tag in ("th", "td")
+                name == "style" and tag in ("th", "td", "span")
             ), (tag, name, html)
-            if name == "style":
+            if name == "style" and tag == "span":  # highlighted code: colours only
+                assert re.fullmatch(_CODE_COLOURS, value or ""), value
+            elif name == "style":
                 assert re.fullmatch(r"text-align:\s*(left|right|center);?", value or ""), value
             elif name != "rel":
                 assert name in ALLOWED_ATTRIBUTES.get(tag, set()), (tag, name, html)
@@ -163,7 +164,7 @@ def test_relative_and_protocol_relative_links_lose_their_href() -> None:
 def test_code_blocks_keep_language_and_escape_content() -> None:
     html = render_markdown("```python\nif a < b and c > d:\n    print('<b>')\n```")
     assert '<pre><code class="language-python">' in html
-    assert "if a &lt; b and c &gt; d:" in html
+    assert "if a &lt; b and c &gt; d:" in re.sub(r"</?span[^>]*>", "", html)
     assert "<b>" not in html
 
 
@@ -600,3 +601,28 @@ def test_footer() -> None:
     evil = Reply(model="<img src=x onerror=alert(1)>")
     html = footer_bundle(evil, model="m", seconds=0)["text/html"]
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+# --- code highlighting -------------------------------------------------------------------------
+
+
+def test_code_blocks_are_highlighted_with_inline_colours_the_sanitizer_keeps() -> None:
+    html = render_markdown('```python\ndef f():\n    return "<b>x</b>"  # note\n```')
+    assert html.startswith('<pre><code class="language-python"><span style="')
+    assert "font-weight:bold" in html and "color:#" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
+    styles = re.findall(r'style="([^"]*)"', html)
+    properties = {part.split(":")[0] for style in styles for part in style.split(";") if part}
+    assert properties <= {"color", "font-weight", "font-style"}
+    assert sanitize_html(html) == html  # nothing the sanitizer would drop
+
+
+def test_unknown_or_missing_language_stays_plain() -> None:
+    for fence in ("```nosuchlanguage\nx < y\n```", "```\nx < y\n```"):
+        html = render_markdown(fence)
+        assert "<span" not in html and "x &lt; y" in html
+
+
+def test_style_is_only_kept_for_colours() -> None:
+    hostile = '<span style="color:red;position:fixed;background:url(http://x/y)">a</span>'
+    assert sanitize_html(hostile) == '<span style="color:red">a</span>'

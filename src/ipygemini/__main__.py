@@ -1,8 +1,7 @@
-"""``python -m ipygemini "prompt"``: stream one answer in the terminal.
+"""``python -m ipygemini "prompt"``: stream one answer in the terminal."""
 
-With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
-built-in offline FakeGateway so a first run works on any machine, and says so.
-"""
+# With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
+# built-in offline FakeGateway so a first run works on any machine, and says so.
 
 from __future__ import annotations
 
@@ -34,13 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     from .client import Client
 
     with ExitStack() as stack:
-        if args.offline:
+        key: str | None = None
+        url: str | None = None
+        if args.offline or _offline.nothing_configured():
             gw = _offline.gateway()
-            _offline.notice_once()
-            key: str | None = gw.api_key
-            url: str | None = gw.base_url
-        else:
-            key, url, _ = _offline.resolve(None, None)
+            _offline.notice_once("cli")
+            key, url = gw.api_key, gw.base_url
         try:
             client = stack.enter_context(Client(api_key=key, base_url=url, model=args.model))
             with client.stream(prompt, thinking=args.thinking) as stream:

@@ -1,8 +1,7 @@
-"""`Conversation`: a named chat history (system prompt + turns) that any front end can continue.
+"""`Conversation`: a named chat history (system prompt + turns) that any front end can continue."""
 
-The %%gemini magic (``-c NAME``) and the chat panel both keep their turns here; nothing in this
-module knows how the turns are shown.
-"""
+# The %%gemini magic (``-c NAME``) and the chat panel both keep their turns here; nothing in this
+# module knows how the turns are shown.
 
 from __future__ import annotations
 

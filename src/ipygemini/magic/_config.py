@@ -1,9 +1,8 @@
-"""The ``Gemini`` configurable: settings of the magics, as traitlets.
+"""The ``Gemini`` configurable: the magics' settings as traitlets (``%config Gemini.*``)."""
 
-Set them with ``%config Gemini.model = "gemini-2.5-pro"``, ``%gemini config model=...`` or in
-``ipython_config.py`` (``c.Gemini.model = ...``). The API key is deliberately not a setting:
-config files and ``%config`` output end up in notebooks and repositories.
-"""
+# Set them with ``%config Gemini.model = "gemini-2.5-pro"``, ``%gemini config model=...`` or in
+# ``ipython_config.py`` (``c.Gemini.model = ...``). The API key is deliberately not a setting:
+# config files and ``%config`` output end up in notebooks and repositories.
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Any
 from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ..client._request import THINKING_STYLES
+from .._settings import THINKING_STYLES
 
 __all__ = ["FORMATS", "Gemini"]
 
@@ -39,8 +38,10 @@ class Gemini(Configurable):
     stream = Bool(True, help="Stream answers live (False: like --no-stream).").tag(config=True)
     thinking_style = Enum(
         THINKING_STYLES,
-        "google",
-        help="How --thinking is sent: google, reasoning_effort, enable_thinking or openrouter.",
+        None,
+        allow_none=True,
+        help="How --thinking is sent: google, reasoning_effort, enable_thinking or openrouter; "
+        "None (the default) picks one per gateway.",
     ).tag(config=True)
     timeout = CFloat(60.0, help="Seconds to wait for a non-streamed answer.").tag(config=True)
     idle_timeout = CFloat(120.0, help="Seconds without a byte before a stream is given up.").tag(

@@ -25,7 +25,7 @@ from .._errors import GeminiError, StreamError
 from .._types import Event, GeneratedImage, Reply, decode_data_url
 from ..attachments import Attachment, AttachmentError, describe, is_attachable, to_content_parts
 from ..client._client import DEFAULT_MODEL, AsyncClient, ClientOptions
-from ..render._display import BlockSplitter, footer_bundle, tail_text
+from ..render import BlockSplitter, footer_bundle, tail_text
 from ..render._markdown import code_blocks, escape, render_markdown, sanitize_html
 
 __all__ = ["ChatPanel", "Pacer"]

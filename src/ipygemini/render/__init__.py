@@ -1,5 +1,17 @@
 """How answers look: Markdown to safe HTML, block splitting, display bundles and live display."""
 
+# The panel and the magic share these names; the live display (`LiveMarkdown`, publishers) and
+# the terminal view are imported from their modules (`_live`, `_terminal`) where they are used.
+
+from ._blocks import BlockSplitter, SplitEvent, tail_text
+from ._bundles import (
+    FOOTER_SANITIZE_PATTERN,
+    PLACEHOLDER,
+    Bundle,
+    footer_bundle,
+    image_bundle,
+    reply_bundle,
+)
 from ._markdown import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
@@ -12,8 +24,17 @@ from ._markdown import (
 __all__ = [
     "ALLOWED_ATTRIBUTES",
     "ALLOWED_TAGS",
+    "FOOTER_SANITIZE_PATTERN",
+    "PLACEHOLDER",
+    "BlockSplitter",
+    "Bundle",
+    "SplitEvent",
     "code_blocks",
     "escape",
+    "footer_bundle",
+    "image_bundle",
     "render_markdown",
+    "reply_bundle",
     "sanitize_html",
+    "tail_text",
 ]

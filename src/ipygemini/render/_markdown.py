@@ -1,8 +1,7 @@
-"""Untrusted Markdown → safe HTML for notebook outputs and the chat panel.
+"""Untrusted Markdown → safe HTML for notebook outputs and the chat panel."""
 
-markdown-it-py parses with raw HTML off; nh3 then keeps only a small tag set, http/https/mailto
-links and no ``<img>`` at all, so model text can neither run script nor load a remote resource.
-"""
+# markdown-it-py parses with raw HTML off; nh3 then keeps only a small tag set, http/https/mailto
+# links and no ``<img>`` at all, so model text can neither run script nor load a remote resource.
 
 from __future__ import annotations
 
@@ -57,11 +56,15 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href", "title"},
     "code": {"class"},
     "ol": {"start"},
-    "span": {"class"},
+    "span": {"class", "style"},
     "th": {"style"},
     "td": {"style"},
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
+STYLE_PROPERTIES = frozenset({"text-align", "color", "font-weight", "font-style"})
+"""The only CSS kept: table alignment and the colours of highlighted code."""
+HIGHLIGHT_STYLE = "friendly"
+"""The pygments style of code blocks (inline colours readable on light and dark themes)."""
 _LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,40}")
 
 
@@ -92,7 +95,7 @@ def _cleaner() -> Any:
         attribute_filter=_keep_attribute,
         url_schemes=set(URL_SCHEMES),
         url_relative="deny",
-        filter_style_properties={"text-align"},
+        filter_style_properties=set(STYLE_PROPERTIES),
         link_rel="noopener noreferrer nofollow",
     )
 
@@ -173,11 +176,46 @@ def _render_image(
     return f'<a href="{escape(src)}">[image: {escape(alt)}]</a>'
 
 
+def _highlight(code: str, language: str, attrs: str) -> str:
+    """A fenced block's code as pygments spans with inline colours ("" leaves it plain).
+
+    Only a named language is highlighted (guessing is slow and often wrong); markdown-it wraps
+    the spans in ``<pre><code class="language-…">`` and nh3 keeps only the colour properties.
+    """
+    name = language.strip().split(" ", 1)[0]
+    if not name:
+        return ""
+    try:
+        lexer, formatter = _pygments(name.lower())
+    except LookupError:
+        return ""
+    from pygments import highlight
+
+    result: str = highlight(code, lexer, formatter)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _pygments(name: str) -> tuple[Any, Any]:
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        lexer = get_lexer_by_name(name, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        raise LookupError(name) from None
+    return lexer, HtmlFormatter(nowrap=True, noclasses=True, style=HIGHLIGHT_STYLE)
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = MarkdownIt(
+        "commonmark",
+        {"html": False, "linkify": False, "typographer": False, "highlight": _highlight},
+    )
     md.enable(["table", "strikethrough"])
     md.inline.ruler.before("escape", "math_inline", _math_inline)
     md.add_render_rule("math_inline", _render_math)
@@ -189,7 +227,8 @@ def render_markdown(text: str) -> str:
     """Markdown from an untrusted source as sanitised HTML (deterministic: same text, same HTML).
 
     Raw HTML in the text is shown as text, links keep only http/https/mailto targets, images
-    become links, code blocks keep their ``language-*`` class and math stays as written.
+    become links, code blocks keep their ``language-*`` class (and are highlighted when they
+    name a language pygments knows) and math stays as written.
     """
     return sanitize_html(_markdown().render(text))
 

@@ -1,0 +1,261 @@
+"""The ``%%gemini`` cell: prompt and attachments, ask, show the answer live, keep the `Reply`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from .._errors import GeminiError, OptionError
+from ._options import Parser, PromptError, build_parser, interpolate, request_options, usage_error
+
+if TYPE_CHECKING:
+    from .._types import Choice, Reply
+    from ._session import Session
+
+__all__ = ["AnswerError", "AnswerInterrupted", "CellMagic"]
+
+
+class AnswerError(GeminiError, ValueError):
+    """The answer is not what the options asked for (not JSON under ``--json``)."""
+
+
+class AnswerInterrupted(KeyboardInterrupt):
+    """Ctrl-C / Stop during an answer: still a KeyboardInterrupt, so the cell fails and the
+    kernel drops the cells queued behind it, but shown as one line, not a traceback wall."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31mKeyboardInterrupt\x1b[0m: {self}"]
+
+
+class _Shown:
+    """Passes events to a view and counts what of the first answer it has shown.
+
+    When a stream stops early (Ctrl-C, a mid-stream error) the client has already folded some
+    text into the reply that no event carried; `catch_up` shows that rest, so the screen and
+    `_gemini` agree.
+    """
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.events = 0
+        self.text = 0
+        self.reasoning = 0
+        self.images = 0
+
+    def feed(self, event: Any) -> None:
+        self.events += 1
+        if getattr(event, "index", 0) == 0:
+            if event.type == "text":
+                self.text += len(event.text)
+            elif event.type == "reasoning":
+                self.reasoning += len(event.text)
+            elif event.type == "image":
+                self.images += 1
+        self.view.feed(event)
+
+    def catch_up(self, reply: Reply) -> None:
+        from .._types import ImageEvent, ReasoningDelta, TextDelta
+
+        choice = reply.choices[0]
+        reasoning = choice.reasoning
+        if len(reasoning) > self.reasoning and not self.text:
+            self.feed(ReasoningDelta(reasoning[self.reasoning :]))
+        text = choice.text
+        if len(text) > self.text:
+            self.feed(TextDelta(text[self.text :]))
+        for image in choice.images[self.images :]:
+            self.feed(ImageEvent(image))
+
+
+class CellMagic:
+    """The ``%%gemini`` flow, mixed into `GeminiMagics` (which provides `session` and `shell`)."""
+
+    session: Session
+    _parser: Parser | None = None
+
+    @property
+    def parser(self) -> Parser:
+        if self._parser is None:
+            self._parser = build_parser()
+        return self._parser
+
+    @property
+    def ip(self) -> Any:
+        """The shell (always set once the magics are registered)."""
+        shell = getattr(self, "shell", None)
+        assert shell is not None
+        return shell
+
+    def gemini_cell(self, line: str, cell: str) -> Any:
+        """The cell magic: parse the options, build the prompt, ask, show the answer."""
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%gemini: cannot read the options ({exc})") from None
+        try:
+            args = self.parser.parse_args(argv)
+        except argparse.ArgumentError as exc:
+            self.parser.error(str(exc))
+        if args.help:
+            print(self.parser.format_help())
+            return None
+        options = request_options(args, self.session.config.thinking_style)
+        ns: dict[str, Any] = self.ip.user_ns
+        prompt = interpolate(cell or "", ns).strip()
+        if not prompt:
+            raise UsageError("%%gemini: the cell is empty; write the prompt below %%gemini")
+        content = self._content(prompt, args.attach or (), ns)
+        if args.chat is not None:
+            conversation = self.session.conversation(args.chat)
+            if args.system is not None:
+                conversation.system = args.system
+            elif conversation.system is None and not conversation.messages:
+                conversation.system = self.session.config.system
+        else:
+            from .._conversation import Conversation
+
+            conversation = Conversation(system=args.system or self.session.config.system)
+        messages = conversation.messages_for(content)
+        fmt = "json" if args.json else (args.format or self.session.config.format)
+        stream = self.session.config.stream and not args.no_stream
+        reply = self._ask(
+            messages, options, fmt=fmt, stream=stream, keep_result=not args.json, output=args.output
+        )
+        if args.chat is not None:
+            conversation.record(content, reply)  # a panel on this conversation hears of it
+        if fmt == "code":
+            from ..render import code_blocks
+
+            code = "\n\n".join(c.rstrip("\n") for _, c in code_blocks(reply.text))
+            self.ip.set_next_input(code or reply.text.strip(), replace=False)
+        if args.json:
+            try:
+                return reply.json()
+            except ValueError as exc:
+                raise AnswerError(str(exc)) from None
+        return None
+
+    def _content(self, prompt: str, names: Sequence[str], ns: dict[str, Any]) -> Any:
+        """The user message: the prompt, and a part for each ``-a`` variable."""
+        objects = []
+        for name in names:
+            if name not in ns:
+                raise PromptError(f"-a/--attach: no variable {name!r} in the notebook.")
+            objects.append((name, ns[name]))
+        if not objects:
+            return prompt
+        from ..attachments import AttachmentError, to_content_parts
+
+        parts = [{"type": "text", "text": prompt}]
+        for name, obj in objects:
+            try:
+                parts.extend(to_content_parts([obj]))
+            except AttachmentError as exc:  # say which of the -a variables it was
+                raise AttachmentError(f"-a {name}: {exc}") from None
+        return parts
+
+    def _keep(self, reply: Reply, output: str | None) -> None:
+        self.ip.user_ns["_gemini"] = reply
+        if output:
+            self.ip.user_ns[output] = reply
+
+    def _in_kernel(self) -> bool:
+        return getattr(self.ip, "kernel", None) is not None
+
+    def _ask(
+        self,
+        messages: list[dict[str, Any]],
+        options: dict[str, Any],
+        *,
+        fmt: str,
+        stream: bool,
+        keep_result: bool,
+        output: str | None,
+    ) -> Reply:
+        from .._errors import StreamError
+        from ..render._live import IPythonPublisher, LiveMarkdown, replay_events
+        from ..render._terminal import TerminalStream
+
+        settings = self.session.settings()
+        client = self.session.client()
+        model = options.get("model") or settings.model
+        view: LiveMarkdown | TerminalStream
+        if self._in_kernel():
+            view = LiveMarkdown(
+                IPythonPublisher(self.ip),
+                fmt=fmt,
+                live=stream,
+                final=keep_result,
+                interval=1.0 / float(self.session.config.updates_per_second),
+            )
+        else:
+            view = TerminalStream(sys.stdout, fmt=fmt, show_text=keep_result)
+        started = time.perf_counter()
+        shown = _Shown(view)
+        reply: Reply | None = None
+        try:
+            if stream:
+                s = client.stream(messages, **options)
+                reply = s.reply
+                self._keep(reply, output)
+                with s:
+                    for event in s:
+                        shown.feed(event)
+                if s.reply is not reply:  # the gateway ignored stream=true and sent one body
+                    reply = s.reply
+                    self._keep(reply, output)
+                if not shown.events:
+                    for event in replay_events(reply):
+                        shown.feed(event)
+            else:
+                reply = client.chat(messages, **options)
+                self._keep(reply, output)
+                for event in replay_events(reply):
+                    shown.feed(event)
+        except KeyboardInterrupt:
+            if reply is None:
+                view.close()
+                raise AnswerInterrupted("stopped before the answer began.") from None
+            shown.catch_up(reply)
+            self._finish(view, reply, model, started, settings.offline)
+            raise AnswerInterrupted(
+                f"stopped; the {len(reply.text):,} characters that arrived are kept in "
+                "_gemini (status 'interrupted')."
+            ) from None
+        except StreamError as exc:
+            reply = exc.reply or reply
+            if reply is not None:
+                self._keep(reply, output)
+                shown.catch_up(reply)
+                self._finish(view, reply, model, started, settings.offline)
+            raise
+        except OptionError as exc:  # the client's own check of an option: the user's to fix
+            view.close()
+            raise usage_error(exc) from None
+        except GeminiError as exc:
+            view.close()
+            if reply is None:
+                from .._types import Reply
+
+                reply = Reply(error=exc)  # _gemini says the request failed, and why
+                self._keep(reply, output)
+            raise
+        shown.catch_up(reply)
+        self._finish(view, reply, model, started, settings.offline)
+        return reply
+
+    def _finish(self, view: Any, reply: Reply, model: str, started: float, offline: bool) -> None:
+        from ..render import footer_bundle
+
+        view.close()
+        choices: Sequence[Choice] = reply.choices
+        for number, choice in enumerate(choices[1:], start=2):
+            view.extra_choice(choice, number, len(choices))
+        seconds = time.perf_counter() - started
+        view.show(footer_bundle(reply, model=model, seconds=seconds, offline=offline))

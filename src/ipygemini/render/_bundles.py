@@ -1,0 +1,139 @@
+"""Display bundles (MIME dicts) for answer blocks, thinking, images and the footer line."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._types import GeneratedImage, Reply
+
+__all__ = [
+    "FOOTER_SANITIZE_PATTERN",
+    "PLACEHOLDER",
+    "RENDERERS",
+    "Bundle",
+    "footer_bundle",
+    "image_bundle",
+    "markdown_bundle",
+    "reply_bundle",
+    "thinking_bundle",
+]
+
+Bundle = dict[str, str]
+
+PLACEHOLDER: Bundle = {"text/plain": ""}
+"""What a live handle shows first and, again, at the end (see the module docstring)."""
+
+FOOTER_SANITIZE_PATTERN = r"\d+(?:\.\d+)? s\b"
+"""The footer's only volatile part (seconds); nbval users can replace it with this regex."""
+_IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def markdown_bundle(text: str) -> Bundle:
+    from ._markdown import render_markdown
+
+    return {"text/html": render_markdown(text), "text/plain": text}
+
+
+def text_bundle(text: str) -> Bundle:
+    return {"text/plain": text}
+
+
+def json_bundle(text: str) -> Bundle:
+    from ._markdown import escape
+
+    html = f'<pre><code class="language-json">{escape(text)}</code></pre>'
+    return {"text/html": html, "text/plain": text}
+
+
+RENDERERS: dict[str, Callable[[str], Bundle]] = {
+    "markdown": markdown_bundle,
+    "code": markdown_bundle,
+    "text": text_bundle,
+    "json": json_bundle,
+}
+
+
+def image_bundle(image: GeneratedImage) -> Bundle:
+    """An image from its bytes; a remote URL only as a link (it is never loaded)."""
+    if image.data is not None and image.mime_type in _IMAGE_MIMES:
+        return {
+            image.mime_type: base64.b64encode(image.data).decode("ascii"),
+            "text/plain": repr(image),
+        }
+    if image.url:
+        from ._markdown import escape, sanitize_html
+
+        link = sanitize_html(
+            f'<p><a href="{escape(image.url)}">[image: {escape(image.url)}]</a></p>'
+        )
+        return {"text/html": link, "text/plain": f"[image: {image.url}]"}
+    return {"text/plain": f"[{image!r}: not shown; see the reply's images]"}
+
+
+def thinking_bundle(text: str, *, live: bool) -> Bundle:
+    from ._markdown import render_markdown
+
+    if live:
+        summary, attrs = "Thinking…", " open"
+    else:
+        words = len(text.split())
+        summary, attrs = f"Thinking ({words:,} words)", ""
+    body = render_markdown(text)
+    html = (
+        f'<details{attrs} style="color:var(--jp-ui-font-color2,#666)">'
+        f"<summary>{summary}</summary>{body}</details>"
+    )
+    return {"text/html": html, "text/plain": f"[{summary}]\n{text}"}
+
+
+def footer_bundle(
+    reply: Reply | None,
+    *,
+    model: str,
+    seconds: float,
+    offline: bool = False,
+    status: str | None = None,
+) -> Bundle:
+    """The short line under an answer: model, tokens, seconds, and how it ended if not complete."""
+    from ._markdown import escape
+
+    parts = [reply.model if reply is not None and reply.model else model]
+    usage = reply.usage if reply is not None else None
+    if usage is not None and usage.total_tokens:
+        parts.append(f"{usage.total_tokens:,} tokens")
+    if reply is not None and len(reply.choices) > 1:
+        parts.append(f"{len(reply.choices)} answers")
+    parts.append(f"{seconds:.1f} s")
+    status = status or (reply.status if reply is not None else "complete")
+    if status != "complete":
+        parts.append(status)
+    if offline:
+        parts.append("offline")
+    text = " · ".join(parts)
+    color = "var(--jp-error-color1,#c00)" if status in ("failed", "interrupted") else "inherit"
+    html = (
+        '<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#777)">'
+        f'<span style="color:{color}">{escape(text)}</span></div>'
+    )
+    return {"text/html": html, "text/plain": f"— {text}"}
+
+
+def reply_bundle(reply: Reply) -> Bundle:
+    """A `Reply` shown as a cell's value: the streamed answer's safe HTML, and its repr as text."""
+    from ._markdown import escape, render_markdown
+
+    html = []
+    if reply.reasoning:
+        html.append(thinking_bundle(reply.reasoning, live=False)["text/html"])
+    if reply.text:
+        html.append(render_markdown(reply.text))
+    if reply.images:
+        html.append(f"<p><em>{len(reply.images)} image(s): see the reply's images</em></p>")
+    if reply.status != "complete":
+        error = getattr(reply, "error", None)
+        reason = f": {error}" if error is not None else ""
+        html.append(f"<p><em>{escape(reply.status + reason)}</em></p>")
+    return {"text/html": "".join(html), "text/plain": repr(reply)}
