@@ -28,7 +28,6 @@ PLACEHOLDER: Bundle = {"text/plain": ""}
 
 FOOTER_SANITIZE_PATTERN = r"\d+(?:\.\d+)? s\b"
 """The footer's only volatile part (seconds); nbval users can replace it with this regex."""
-_IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 def markdown_bundle(text: str) -> Bundle:
@@ -58,7 +57,7 @@ RENDERERS: dict[str, Callable[[str], Bundle]] = {
 
 def image_bundle(image: GeneratedImage) -> Bundle:
     """An image from its bytes; a remote URL only as a link (it is never loaded)."""
-    if image.data is not None and image.mime_type in _IMAGE_MIMES:
+    if image.displayable and image.data is not None:
         return {
             image.mime_type: base64.b64encode(image.data).decode("ascii"),
             "text/plain": repr(image),
