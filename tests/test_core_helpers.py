@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ipygemini import Client, OptionError
 from ipygemini._errors import (
     APIStatusError,
     AuthenticationError,
@@ -21,6 +22,7 @@ from ipygemini._errors import (
     error_for_status,
 )
 from ipygemini._png import solid_png
+from ipygemini._settings import is_loopback, mask_key
 from ipygemini._types import (
     Choice,
     GeneratedImage,
@@ -29,8 +31,6 @@ from ipygemini._types import (
     decode_data_url,
     sniff_mime,
 )
-from ipygemini import Client, OptionError
-from ipygemini._settings import is_loopback, mask_key
 from ipygemini.client._core import build_messages
 from ipygemini.client._parse import (
     DEFAULT_EMBEDDING_MODEL,

@@ -12,7 +12,7 @@ import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply
-from ._base import ClientBase, StreamBase
+from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
@@ -127,6 +127,7 @@ class AsyncStream(StreamBase):
                     self._machine.interrupted()
                 raise
             self._chunks = self._response.aiter_bytes()
+            self._sse = self._is_event_stream(self._response)
         return self
 
     async def __aexit__(
@@ -167,14 +168,16 @@ class AsyncStream(StreamBase):
 
     async def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""
-        response = (await self.__aenter__())._response
+        response = self._response or (await self.__aenter__())._response
         assert response is not None and self._chunks is not None
         try:
-            if self._is_event_stream(response):
+            if not self._sse:
+                self._machine.whole(await aread_body(response, **self._whole_limits()))
+            elif self._machine.state is RECEIVING:  # the hot path
+                self._took(await anext(self._chunks, None))
+            else:
                 with self._read_window(response) as reading:
                     self._took(await anext(self._chunks, None) if reading else None)
-            else:
-                self._machine.whole(await aread_body(response, **self._whole_limits()))
         except BaseException as exc:
             if not self._lost(exc):
                 await self.aclose()

@@ -17,7 +17,9 @@ from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
 from ._stream import StreamMachine, StreamState
 
-__all__ = ["ClientBase", "StreamBase", "clock"]
+__all__ = ["RECEIVING", "ClientBase", "StreamBase", "clock"]
+
+RECEIVING = StreamState.RECEIVING
 
 clock: Callable[[], float] = time.monotonic
 """The time the loops pass to the stream machine."""
@@ -68,6 +70,7 @@ class StreamBase:
         self._machine: StreamMachine = core.stream_machine(request.arguments)
         self._response: httpx.Response | None = None
         self._seen = 0  # events the caller has been given
+        self._sse = False  # the answer is an event stream (else one JSON body)
 
     @property
     def reply(self) -> Reply:

@@ -88,24 +88,22 @@ class Attempts:
         raise self.core.transport_error(exc) from None
 
     def accept(self, response: httpx.Response) -> bool:
-        """True for an answer to read; False for an error status (read its body, then call
-        `after_rejection`). A redirect raises: the key is never sent after it."""
+        """True for an answer to read; False for a redirect or an error status (read its body,
+        then call `after_rejection`)."""
         self.core.memory.observe(response.headers)
-        status = response.status_code
-        if status < 300:
-            return True
-        if status < 400:
-            response.close()
-            location = response.headers.get("location")
-            raise RedirectError(status, location, base_url=self.core.moved_base_url(location))
-        return False
+        return response.status_code < 300
 
     def after_rejection(self, response: httpx.Response, raw: bytes) -> float:
         """Seconds to wait before trying again after an error status, or raise its error.
 
         A 400 naming an unknown top-level field (Google's endpoint rejects fields it does not
         know, e.g. ``Unknown name "stream_options"``) is resent at once without that field.
+        A redirect is never followed (the key must not go to another host): it raises.
         """
+        if response.status_code < 400:
+            location = response.headers.get("location")
+            moved = self.core.moved_base_url(location)
+            raise RedirectError(response.status_code, location, base_url=moved)
         error = self.core.status_error(response.status_code, raw)
         if isinstance(self.body, dict) and self._more():
             if self.core.memory.revise(self.body, response.status_code, error.message):

@@ -11,7 +11,7 @@ import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply
-from ._base import ClientBase, StreamBase
+from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
@@ -142,6 +142,7 @@ class Stream(StreamBase):
                     self._machine.interrupted()
                 raise
             self._chunks = self._response.iter_bytes()
+            self._sse = self._is_event_stream(self._response)
         return self
 
     def __exit__(
@@ -183,14 +184,16 @@ class Stream(StreamBase):
 
     def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""
-        response = self.__enter__()._response
+        response = self._response or self.__enter__()._response
         assert response is not None
         try:
-            if not self._is_event_stream(response):
-                self._machine.whole(read_body(response, **self._whole_limits()))
-            else:
+            if self._sse and self._machine.state is RECEIVING:  # the hot path
+                self._took(next(self._chunks, None))
+            elif self._sse:
                 with self._read_window(response) as reading:
                     self._took(next(self._chunks, None) if reading else None)
+            else:
+                self._machine.whole(read_body(response, **self._whole_limits()))
         except BaseException as exc:
             if not self._lost(exc):
                 self.close()
