@@ -16,6 +16,7 @@ from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
+from ._retry import Attempts
 
 __all__ = ["AsyncClient", "AsyncStream"]
 
@@ -49,12 +50,9 @@ class AsyncClient(ClientBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(
-        self, method: str, path: str, body: Any = None, *, stream: bool = False
-    ) -> httpx.Response:
-        attempts = self._core.attempts(method, path, body, stream=stream)
-        for arguments in attempts:
-            request = self._http.build_request(**arguments)
+    async def _send(self, attempts: Attempts) -> httpx.Response:
+        """The answer to a request, after the retries `attempts` allows (redirects not followed)."""
+        for request in attempts.requests(self._http):
             try:
                 response = await self._http.send(request, stream=True, follow_redirects=False)
             except httpx.TransportError as exc:
@@ -67,7 +65,7 @@ class AsyncClient(ClientBase):
         raise AssertionError("unreachable: the last attempt raises")
 
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self._send(method, path, body)
+        response = await self._send(self._core.attempts(method, path, body))
         limit = self.settings.max_event_bytes
         try:
             obj = parse_json(
@@ -117,17 +115,12 @@ class AsyncStream(StreamBase):
 
     async def __aenter__(self) -> Self:
         if self._response is None and self._machine.reading:
-            try:
+            with self._starting():
                 body = await self._request.abody()
-                self._response = await self._client._send(
-                    "POST", "chat/completions", body, stream=True
+                response = await self._client._send(
+                    self._core.attempts("POST", "chat/completions", body, stream=True)
                 )
-            except BaseException as exc:
-                if not self._lost(exc):
-                    self._machine.interrupted()
-                raise
-            self._chunks = self._response.aiter_bytes()
-            self._sse = self._is_event_stream(self._response)
+            self._chunks = self._opened(response).aiter_bytes()
         return self
 
     async def __aexit__(
@@ -150,21 +143,15 @@ class AsyncStream(StreamBase):
         return self._unseen()
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        machine = self._machine
-        record = machine.events
         shown = 0
         while True:
-            while shown < len(record):
-                event = record[shown]
-                shown += 1
-                if shown > self._seen:
-                    self._seen = shown
+            batch, shown = self._recorded(shown)
+            for event in batch:
                 yield event
-            if not machine.reading:
+            if not self._machine.reading:
                 break
             await self._read()
-        if machine.error is not None:
-            raise machine.error
+        self._raise_failure()
 
     async def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""

@@ -3,6 +3,7 @@ stream machine's record (replay, events not yet shown) and the mapping of httpx 
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from ._stream import StreamMachine, StreamState
 __all__ = ["RECEIVING", "ClientBase", "StreamBase", "clock"]
 
 RECEIVING = StreamState.RECEIVING
+_NOTHING: Iterator[Event] = iter(())
 
 clock: Callable[[], float] = time.monotonic
 """The time the loops pass to the stream machine."""
@@ -69,7 +71,8 @@ class StreamBase:
         self._request = request
         self._machine: StreamMachine = core.stream_machine(request.arguments)
         self._response: httpx.Response | None = None
-        self._seen = 0  # events the caller has been given
+        self._seen = 0  # events handed out, the last batch's unread ones included
+        self._batch: Iterator[Event] = iter(())  # the batch being handed out
         self._sse = False  # the answer is an event stream (else one JSON body)
 
     @property
@@ -82,10 +85,44 @@ class StreamBase:
         """RECEIVING, DONE, CLOSED, FAILED or INTERRUPTED (see `ipygemini.client._stream`)."""
         return self._machine.state
 
+    def _recorded(self, shown: int) -> tuple[Iterator[Event], int]:
+        """The recorded events after the first `shown` (a replay, or what the last read
+        brought) and the new count. Handed out as one iterator, so `_unseen` can tell how many
+        of them the caller has not had yet."""
+        events = self._machine.events
+        if shown >= len(events):
+            return _NOTHING, shown
+        self._batch = batch = iter(events[shown:])
+        self._seen = len(events)
+        return batch, self._seen
+
     def _unseen(self) -> list[Event]:
-        events = self._machine.events[self._seen :]
+        """Recorded events the caller has not been given (and now counts as given)."""
+        start = self._seen - operator.length_hint(self._batch)
+        self._batch = _NOTHING
+        events = self._machine.events[start:]
         self._seen = len(self._machine.events)
         return events
+
+    def _raise_failure(self) -> None:
+        if self._machine.error is not None:
+            raise self._machine.error
+
+    @contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Around sending the request: a failure fails the empty reply (or, for Ctrl-C or a
+        cancelled task, interrupts it) before it propagates."""
+        try:
+            yield
+        except BaseException as exc:
+            if not self._lost(exc):
+                self._machine.interrupted()
+            raise
+
+    def _opened(self, response: httpx.Response) -> httpx.Response:
+        self._response = response
+        self._sse = self._is_event_stream(response)
+        return response
 
     def _whole_limits(self) -> dict[str, Any]:
         settings = self._core.settings

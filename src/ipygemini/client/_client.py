@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
-from .._settings import DEFAULT_BASE_URL, DEFAULT_MODEL, is_loopback, mask_key
+from .._settings import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, is_loopback, mask_key
 from .._types import Reply
 from ._async import AsyncClient, AsyncStream
 from ._core import ChatOptions, ClientOptions, Core, build_messages
@@ -43,6 +44,9 @@ __all__ = [
     "retry_delay",
     "should_retry",
 ]
+
+_DEFAULTS: dict[str, Any] = {field.name: field.default for field in fields(Settings)}
+"""Setting defaults (tests/test_faults.py and test_hostile.py read backoff and max_event_bytes)."""
 
 
 class _StreamState(StreamMachine):

@@ -72,10 +72,12 @@ class ChatOptions(TypedDict, total=False):
 
 
 def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
-    """`settings` with `options` over it; without settings, resolved as `Settings.resolve`
-    does but with no offline fallback (a bare client with nothing configured needs a key)."""
+    """`settings` with `options` over it. Without settings: `options` > ``GEMINI_*``
+    environment > defaults, with neither ``%config Gemini.*`` (front ends that honour it pass
+    ``Settings.resolve()``, as `ipygemini.connect` does) nor the offline fallback (a bare client
+    with nothing configured needs a key)."""
     if settings is None:
-        return Settings.resolve(offline_fallback=False, **options)
+        return Settings.resolve({}, offline_fallback=False, **options)
     changes = {name: value for name, value in options.items() if value is not None}
     return settings.replace(**changes) if changes else settings
 

@@ -63,20 +63,19 @@ def should_retry(error: APIStatusError) -> bool:
 
 
 class Attempts:
-    """The tries of one request: iterate for each try's request arguments; after a failure,
+    """The tries of one request: `requests` gives each try's request; after a failure,
     `after_transport_error` / `after_rejection` say how long to wait, or raise the error."""
 
     def __init__(self, core: Core, method: str, path: str, body: Any, *, stream: bool) -> None:
         self.core, self.method, self.path, self.body, self.stream = core, method, path, body, stream
         self.attempt = 0
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def requests(self, http: httpx.Client | httpx.AsyncClient) -> Iterator[httpx.Request]:
+        """The request of each try (built again each time: a revised body changes it)."""
         for attempt in range(self.core.settings.max_retries + 1):
             self.attempt = attempt
-            yield {
-                "method": self.method,
-                **self.core.request_args(self.path, self.body, self.stream),
-            }
+            arguments = self.core.request_args(self.path, self.body, self.stream)
+            yield http.build_request(self.method, **arguments)
 
     def _more(self) -> bool:
         return self.attempt < self.core.settings.max_retries

@@ -15,6 +15,7 @@ from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
+from ._retry import Attempts
 
 __all__ = ["Client", "Stream"]
 
@@ -23,10 +24,10 @@ class Client(ClientBase):
     """A synchronous client for any OpenAI-compatible Gemini endpoint.
 
     ``Client(settings=None, *, http_client=None, sleep=None, **options)``: `options` are
-    `ipygemini.Settings` fields and win over `settings`; without `settings` they are resolved
-    like `Settings.resolve` (arguments > ``%config Gemini.*`` > ``GEMINI_*`` environment), but a
-    bare client with nothing configured raises `MissingKeyError` (`ipygemini.connect()` falls back
-    to the offline gateway instead). One long-lived httpx client keeps the connection alive;
+    `ipygemini.Settings` fields and win over `settings`; without `settings` they win over the
+    ``GEMINI_*`` environment (``%config Gemini.*`` is read by ``Settings.resolve()``, which
+    `ipygemini.connect()` passes), and a bare client with nothing configured raises
+    `MissingKeyError` (`connect()` falls back to the offline gateway instead). One long-lived httpx client keeps the connection alive;
     an `http_client` you pass stays yours to close. Failures before any byte (429, 5xx,
     connection errors) are retried, waiting through `sleep` (default `time.sleep`).
     """
@@ -55,12 +56,9 @@ class Client(ClientBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(
-        self, method: str, path: str, body: Any = None, *, stream: bool = False
-    ) -> httpx.Response:
-        attempts = self._core.attempts(method, path, body, stream=stream)
-        for arguments in attempts:
-            request = self._http.build_request(**arguments)
+    def _send(self, attempts: Attempts) -> httpx.Response:
+        """The answer to a request, after the retries `attempts` allows (redirects not followed)."""
+        for request in attempts.requests(self._http):
             try:
                 response = self._http.send(request, stream=True, follow_redirects=False)
             except httpx.TransportError as exc:
@@ -73,7 +71,7 @@ class Client(ClientBase):
         raise AssertionError("unreachable: the last attempt raises")
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._send(method, path, body)
+        response = self._send(self._core.attempts(method, path, body))
         try:
             raw = read_body(response, self.settings.max_event_bytes, window=self._core.timeout.read)
         except httpx.HTTPError as exc:
@@ -134,15 +132,12 @@ class Stream(StreamBase):
 
     def __enter__(self) -> Self:
         if self._response is None and self._machine.reading:
-            try:
+            with self._starting():
                 body = self._request.body()
-                self._response = self._client._send("POST", "chat/completions", body, stream=True)
-            except BaseException as exc:
-                if not self._lost(exc):
-                    self._machine.interrupted()
-                raise
-            self._chunks = self._response.iter_bytes()
-            self._sse = self._is_event_stream(self._response)
+                response = self._client._send(
+                    self._core.attempts("POST", "chat/completions", body, stream=True)
+                )
+            self._chunks = self._opened(response).iter_bytes()
         return self
 
     def __exit__(
@@ -166,21 +161,14 @@ class Stream(StreamBase):
         return self._unseen()
 
     def __iter__(self) -> Iterator[Event]:
-        machine = self._machine
-        record = machine.events
         shown = 0
         while True:
-            while shown < len(record):
-                event = record[shown]
-                shown += 1
-                if shown > self._seen:
-                    self._seen = shown
-                yield event
-            if not machine.reading:
+            batch, shown = self._recorded(shown)
+            yield from batch
+            if not self._machine.reading:
                 break
             self._read()
-        if machine.error is not None:
-            raise machine.error
+        self._raise_failure()
 
     def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""
