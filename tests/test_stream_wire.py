@@ -469,3 +469,20 @@ def test_the_gateway_kind_is_learned_from_every_response() -> None:
         assert c._core.memory.kind is None
         assert c.chat("hi").text == "ok"
         assert c._core.memory.kind == "litellm"
+
+
+def test_a_closed_client_and_an_unsendable_body_are_gemini_errors(gw: FakeGateway) -> None:
+    c = Client(base_url=gw.base_url, api_key=KEY)
+    with pytest.raises(OptionError, match="cannot be sent as JSON"):
+        c.chat("hi", extra_body={"seed": object()})
+    c.close()
+    with pytest.raises(GeminiError, match="client is closed"):
+        c.chat("hi")
+
+
+def test_async_stream_has_the_surface_of_stream() -> None:
+    def public(cls: type) -> set[str]:
+        return {name.removeprefix("a") for name in dir(cls) if not name.startswith("_")}
+
+    assert public(ipygemini.AsyncStream) == public(ipygemini.Stream)
+    assert public(ipygemini.AsyncClient) == public(ipygemini.Client)

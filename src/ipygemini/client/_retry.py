@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .._errors import APIStatusError, RedirectError
+from .._errors import APIStatusError, GeminiError, OptionError, RedirectError
 
 if TYPE_CHECKING:
     from ._core import Core
@@ -72,10 +72,18 @@ class Attempts:
 
     def requests(self, http: httpx.Client | httpx.AsyncClient) -> Iterator[httpx.Request]:
         """The request of each try (built again each time: a revised body changes it)."""
+        if http.is_closed:
+            raise GeminiError(
+                "This client is closed.", hint="Make a new one, or use it inside its with block."
+            )
         for attempt in range(self.core.settings.max_retries + 1):
             self.attempt = attempt
             arguments = self.core.request_args(self.path, self.body, self.stream)
-            yield http.build_request(self.method, **arguments)
+            try:
+                request = http.build_request(self.method, **arguments)
+            except (TypeError, ValueError) as exc:  # e.g. an object in extra_body, a NaN
+                raise OptionError(f"The request cannot be sent as JSON: {exc}.") from None
+            yield request
 
     def _more(self) -> bool:
         return self.attempt < self.core.settings.max_retries
