@@ -1,4 +1,5 @@
-"""Pure helpers: _types (images, usage, data URLs) and the I/O-free functions of _client."""
+"""Pure helpers: _types (images, usage, data URLs) and the I/O-free functions of the client
+(_parse, _retry, _core)."""
 
 from __future__ import annotations
 

@@ -286,6 +286,16 @@ def test_a_refused_port_is_a_builtin_connection_error() -> None:
         with pytest.raises(builtins.ConnectionError):
             c.chat("anyone?")
 
+    async def main() -> None:
+        async with AsyncClient(base_url=url, api_key=KEY, max_retries=0) as c:
+            s = c.stream("anyone?")
+            with pytest.raises(builtins.ConnectionError):
+                async with s:
+                    await s.until_done()
+            assert s.state is StreamState.FAILED and s.reply.status == "failed"
+
+    run(main())
+
 
 @contextmanager
 def silent_server() -> Iterator[str]:
