@@ -325,7 +325,7 @@ FAULTS: tuple[Fault, ...] = (
         directive=f"{WORDS} [fake:error_event after=4]",
         error="StreamError",
         message=re.escape(
-            "Stream failed: the gateway reported an error mid-stream: HTTP 500: upstream error: "
+            "Stream failed: the gateway reported an error mid-stream (code 500): upstream error: "
             f"overloaded. {_HINT_STREAM}"
         ),
     ),

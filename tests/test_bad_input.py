@@ -153,7 +153,7 @@ CLIENT_CASES = [
         "insecure base URL (plain http, remote host)",
         "InsecureURLError",
         "Refusing to send the API key over plain http to gateway.example. Use an https:// base "
-        "URL, or pass allow_insecure=True if you trust the network.",
+        "URL, or set allow_insecure=True if you trust the network.",
         _new_client(base_url="http://gateway.example/v1", api_key="sk-some-key-1234"),
     ),
     Case(
@@ -175,8 +175,10 @@ CLIENT_CASES = [
     Case(
         "unknown-option",
         "unknown client option",
-        "TypeError",
-        "unknown client option(s): colour",
+        "OptionError",
+        "unknown setting(s): colour; known: allow_insecure, api_key, backoff, base_url, cache, "
+        "connect_timeout, headers, idle_timeout, log, max_event_bytes, max_retries, model, "
+        "thinking_style, timeout.",
         lambda f, ctx: f.new(colour="red"),
     ),
 ]

@@ -35,9 +35,15 @@ def gw() -> Any:
 
 
 @pytest.fixture
-def client(gw: FakeGateway) -> Any:
+def slept() -> list[float]:
+    """Retry waits the `client` fixture was asked to sleep (recorded, never slept)."""
+    return []
+
+
+@pytest.fixture
+def client(gw: FakeGateway, slept: list[float]) -> Any:
     gw.clear()
-    with Client(base_url=gw.base_url, api_key=KEY, backoff=0.0) as c:
+    with Client(base_url=gw.base_url, api_key=KEY, backoff=0.0, sleep=slept.append) as c:
         yield c
 
 
@@ -417,9 +423,9 @@ def test_wrong_key_is_authentication_error(gw: FakeGateway) -> None:
     assert "401" in text and "GEMINI_API_KEY" in text and bad not in text and "\n" not in text
 
 
-def test_rate_limit_retried_with_retry_after(client: Client, gw: FakeGateway) -> None:
-    slept: list[float] = []
-    client._sleep = slept.append  # type: ignore[method-assign]
+def test_rate_limit_retried_with_retry_after(
+    client: Client, gw: FakeGateway, slept: list[float]
+) -> None:
     gw.push_fault("rate_limit", retry_after=3)
     assert client.chat("retry me").finish_reason == "stop"
     assert slept == [3.0]
@@ -429,7 +435,6 @@ def test_rate_limit_retried_with_retry_after(client: Client, gw: FakeGateway) ->
 
 
 def test_retries_exhausted(client: Client, gw: FakeGateway) -> None:
-    client._sleep = lambda s: None  # type: ignore[method-assign, assignment]
     gw.push_fault("rate_limit", count=3)
     with pytest.raises(RateLimitError, match="429"):
         client.chat("always limited")
@@ -438,7 +443,6 @@ def test_retries_exhausted(client: Client, gw: FakeGateway) -> None:
 
 @pytest.mark.parametrize("code", [500, 502, 503, 504, 524, 529])
 def test_server_errors_are_retried(client: Client, gw: FakeGateway, code: int) -> None:
-    client._sleep = lambda s: None  # type: ignore[method-assign, assignment]
     gw.push_fault("status", code=code)
     with client.stream("flaky") as s:
         assert s.until_done().finish_reason == "stop"
@@ -460,14 +464,12 @@ def test_google_array_error_body(client: Client, gw: FakeGateway) -> None:
 
 
 def test_empty_error_body(client: Client, gw: FakeGateway) -> None:
-    client._sleep = lambda s: None  # type: ignore[method-assign, assignment]
     gw.push_fault("empty_error", code=429, count=3)
     with pytest.raises(RateLimitError, match="empty response body"):
         client.chat("hi")
 
 
 def test_reset_before_first_byte_is_retried(client: Client, gw: FakeGateway) -> None:
-    client._sleep = lambda s: None  # type: ignore[method-assign, assignment]
     gw.push_fault("reset")
     assert client.chat("reset once").finish_reason == "stop"
 
@@ -586,7 +588,6 @@ def test_async_cancel_marks_interrupted(gw: FakeGateway) -> None:
 
 
 def test_server_error_class(client: Client, gw: FakeGateway) -> None:
-    client._sleep = lambda s: None  # type: ignore[method-assign, assignment]
     gw.push_fault("status", code=500, count=3)
     with pytest.raises(ServerError, match="HTTP 500"):
         client.chat("x")

@@ -1,4 +1,5 @@
-"""Pure helpers: _types (images, usage, data URLs) and the I/O-free functions of _client."""
+"""Pure helpers: _types (images, usage, data URLs) and the I/O-free functions of the client
+(_parse, _retry, _core)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ipygemini import Client, OptionError
 from ipygemini._errors import (
     APIStatusError,
     AuthenticationError,
@@ -21,6 +23,7 @@ from ipygemini._errors import (
     error_for_status,
 )
 from ipygemini._png import solid_png
+from ipygemini._settings import is_loopback, mask_key
 from ipygemini._types import (
     Choice,
     GeneratedImage,
@@ -29,19 +32,15 @@ from ipygemini._types import (
     decode_data_url,
     sniff_mime,
 )
-from ipygemini.client import _client
-from ipygemini.client._client import (
+from ipygemini.client._core import build_messages
+from ipygemini.client._parse import (
     DEFAULT_EMBEDDING_MODEL,
-    build_messages,
     decode_embedding,
     embedding_bodies,
-    is_loopback,
-    mask_key,
     order_embeddings,
     parse_models,
-    retry_delay,
-    should_retry,
 )
+from ipygemini.client._retry import retry_delay, should_retry
 
 PNG = solid_png(7, 5, (10, 20, 30))
 GIF = b"GIF89a" + struct.pack("<HH", 640, 480) + b"\x00" * 20
@@ -239,9 +238,14 @@ def test_retry_delay_backoff_with_jitter(headers: Any, attempt: int) -> None:
         assert 0.75 * base <= retry_delay(attempt, headers, backoff=0.5) <= 1.25 * base
 
 
-def test_retry_delay_exact_without_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_client.random, "uniform", lambda a, b: 1.0)
-    assert [retry_delay(a, None, backoff=1.0) for a in range(4)] == [1.0, 2.0, 4.0, 8.0]
+def test_retry_delay_exact_without_jitter() -> None:
+    no_jitter = lambda a, b: 1.0  # noqa: E731
+    assert [retry_delay(a, None, backoff=1.0, jitter=no_jitter) for a in range(4)] == [
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -344,7 +348,7 @@ def test_embedding_bodies_single_string() -> None:
     ],
 )
 def test_embedding_bodies_errors(texts: Any, dimensions: Any, words: str) -> None:
-    with pytest.raises(ValueError, match=words.replace(".", r"\.")):
+    with pytest.raises(OptionError, match=words.replace(".", r"\.")):
         list(embedding_bodies(texts, model=None, dimensions=dimensions))
 
 
@@ -444,12 +448,12 @@ def test_build_messages_from_a_list() -> None:
 
 
 def test_build_messages_rejects_attachments_with_a_message_list() -> None:
-    with pytest.raises(ValueError, match="attachments go with a prompt string"):
+    with pytest.raises(OptionError, match="attachments go with a prompt string"):
         build_messages([{"role": "user", "content": "a"}], attachments=["x.png"])
 
 
 def test_json_option_sets_response_format() -> None:
-    core = _client._BaseClient(api_key="sk-test-key-1234", base_url="https://gw.example/v1")._core
+    core = Client(api_key="sk-test-key-1234", base_url="https://gw.example/v1")._core
     body = core.chat_body("hi", stream=False, json=True)
     assert body["response_format"] == {"type": "json_object"}
     explicit = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}

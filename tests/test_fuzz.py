@@ -196,7 +196,7 @@ def split_at(blob: bytes, cuts: list[int]) -> list[bytes]:
 
 STREAM_ERRORS = (
     "Stream failed: the gateway sent an event that is not JSON: ",
-    "Stream failed: the gateway reported an error mid-stream: ",
+    "Stream failed: the gateway reported an error mid-stream",
     "Stream failed: a server-sent event exceeded the ",
 )
 pipeline_count = Count()

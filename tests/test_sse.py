@@ -338,3 +338,20 @@ def test_feed_data_gives_the_data_of_the_same_events() -> None:
             events += full.feed(body[i : i + size])
             payloads += bare.feed_data(body[i : i + size])
         assert payloads == [e.data for e in events] == [b"a\nb", b"[DONE]", b"{}"]
+
+
+def test_data_only_fast_path_forgets_the_event_name_after_dispatch() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_data(b"event: custom\ndata: first\n\n") == [b"first"]
+    [event] = decoder.feed(b"data: second\n\n")
+    assert event.event == "message" and event.data == b"second"
+
+
+def test_end_data_stops_decoding_in_the_same_chunk_and_later() -> None:
+    decoder = SSEDecoder(max_event_bytes=1024, end_data=b"[DONE]")
+    over_the_limit = b"data: " + b"x" * 4096
+    assert decoder.feed_data(b"data: a\n\ndata: [DONE]\n\ndata: b\n\n" + over_the_limit) == [
+        b"a",
+        b"[DONE]",
+    ]
+    assert decoder.feed_data(b"data: c\n\n") == [] and decoder.close() == []

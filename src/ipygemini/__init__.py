@@ -100,22 +100,19 @@ def __getattr__(name: str) -> Any:
 
 
 def connect(**options: Any) -> Client:
-    """A `Client` for the arguments and environment — or, when nothing is configured (no key,
-    no base URL), one on the built-in offline gateway, announced once on stderr."""
-    from . import _offline
+    """A `Client` for `Settings.resolve(**options)` (arguments > ``%config Gemini.*`` >
+    environment) — or, when nothing is configured (no key, no base URL), one on the built-in
+    offline gateway, announced once on stderr."""
     from .client import Client
 
-    key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
-    return Client(api_key=key, base_url=url, **options)
+    return Client(Settings.resolve(**options))
 
 
 def connect_async(**options: Any) -> AsyncClient:
     """`connect` for asyncio: an `AsyncClient`, offline when nothing is configured."""
-    from . import _offline
     from .client import AsyncClient
 
-    key, url, _ = _offline.resolve(options.pop("api_key", None), options.pop("base_url", None))
-    return AsyncClient(api_key=key, base_url=url, **options)
+    return AsyncClient(Settings.resolve(**options))
 
 
 def load_ipython_extension(ipython: Any) -> None:

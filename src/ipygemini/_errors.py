@@ -45,6 +45,8 @@ __all__ = [
     "ServerError",
     "StreamError",
     "TimeoutError",
+    "error_for_status",
+    "error_parts",
     "parse_error_body",
 ]
 
@@ -127,15 +129,18 @@ class ServerError(APIStatusError):
 class RedirectError(APIStatusError):
     """The gateway answered 3xx. Redirects are not followed: the key must not go to another host."""
 
-    def __init__(self, status_code: int, location: str | None) -> None:
+    def __init__(
+        self, status_code: int, location: str | None, *, base_url: str | None = None
+    ) -> None:
         self.location = location
         where = f" to {location}" if location else ""
+        target = base_url or location
         super().__init__(
             f"HTTP {status_code}: the gateway redirects{where}.",
             status_code=status_code,
             hint=(
-                f"Set GEMINI_BASE_URL (or base_url) to {location}; "
-                if location
+                f"Set GEMINI_BASE_URL (or base_url) to {target}; "
+                if target
                 else "Set GEMINI_BASE_URL (or base_url) to the gateway's current address; "
             )
             + "redirects are not followed so that the key never goes to another host.",
@@ -151,14 +156,21 @@ class TimeoutError(GeminiError, builtins.TimeoutError):
 
 
 class StreamError(GeminiError):
-    """The stream failed after it started. `reply` keeps everything that arrived before."""
+    """The stream failed after it started. `reply` keeps everything that arrived before;
+    `code` is the code the gateway gave with an error it reported mid-stream (else None)."""
 
     hint = "The partial answer is kept in the reply; run again to get the rest."
 
     def __init__(
-        self, message: str, *, reply: Reply | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        reply: Reply | None = None,
+        code: str | int | None = None,
+        hint: str | None = None,
     ) -> None:
         self.reply = reply
+        self.code = code
         super().__init__(message, hint=hint)
 
 
@@ -225,8 +237,8 @@ def _masked(value: Any, secret: str, hint: str) -> Any:
     return value
 
 
-def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> APIStatusError:
-    """The exception for an HTTP error response, with the gateway's own words and a hint."""
+def error_parts(raw: bytes, *, secret: str | None = None) -> tuple[str, str | int | None, Any]:
+    """`parse_error_body` with the key masked everywhere (message, code and body)."""
     hint = ""
     if secret and len(secret) >= 4:  # before parsing: not in the message, its cut-off, nor `body`
         hint = "…" + secret[-4:]
@@ -238,6 +250,17 @@ def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> A
             body = _masked(body, secret, hint)
         except RecursionError:
             body = None
+    return message, code, body
+
+
+def short_code(code: str | int | None) -> str:
+    """A code as it may stand in a one-line message (blank when there is none)."""
+    return " ".join(str(code).split())[:80] if code is not None else ""
+
+
+def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> APIStatusError:
+    """The exception for an HTTP error response, with the gateway's own words and a hint."""
+    message, code, body = error_parts(raw, secret=secret)
     if status == 503 and code == "model_not_found":
         cls: type[APIStatusError] = NotFoundError
     elif status >= 500:
@@ -245,7 +268,7 @@ def error_for_status(status: int, raw: bytes, *, secret: str | None = None) -> A
     else:
         cls = _STATUS_CLASS.get(status, BadRequestError if 400 <= status < 500 else ServerError)
     detail = f": {message}" if message else " (empty response body)"
-    shown = " ".join(str(code).split())[:80] if code is not None else ""  # one short line
+    shown = short_code(code)
     code_text = f" [{shown}]" if shown and shown != str(status) else ""
     return cls(
         sentence(f"HTTP {status}{code_text}{detail}"), status_code=status, code=code, body=body

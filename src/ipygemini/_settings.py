@@ -86,7 +86,11 @@ class Settings:
     """Answer an identical request from the log instead of the network."""
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
+        try:
+            parts = urlsplit(self.base_url)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except (ValueError, TypeError):
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InsecureURLError(
                 f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}; "
@@ -123,9 +127,18 @@ class Settings:
             )
 
     @classmethod
-    def resolve(cls, config: Mapping[str, Any] | None = None, **arguments: Any) -> Settings:
+    def resolve(
+        cls,
+        config: Mapping[str, Any] | None = None,
+        *,
+        offline_fallback: bool = True,
+        **arguments: Any,
+    ) -> Settings:
         """Settings from `arguments` > `config` (default: ``%config Gemini.*``) > environment >
-        the offline rule. Arguments and config values that are None count as unset."""
+        the offline rule. Arguments and config values that are None count as unset.
+
+        With ``offline_fallback=False`` (what a bare `Client()` uses) nothing configured means
+        Google's endpoint without a key: `MissingKeyError`, not the offline gateway."""
         known = {f.name for f in fields(cls)}
         unknown = set(arguments) - known
         if unknown:
@@ -141,7 +154,7 @@ class Settings:
                 values[name] = os.environ[env]
         values.update({k: v for k, v in config.items() if k in known and v is not None})
         values.update({k: v for k, v in arguments.items() if v is not None})
-        if not values.get("api_key") and not values.get("base_url"):
+        if offline_fallback and not values.get("api_key") and not values.get("base_url"):
             from . import _offline
 
             gateway = _offline.gateway()

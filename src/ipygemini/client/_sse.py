@@ -25,6 +25,8 @@ class SSEDecoder:
     __slots__ = (
         "_data",
         "_data_size",
+        "_end_data",
+        "_ended",
         "_event",
         "_fragments",
         "_id",
@@ -33,7 +35,14 @@ class SSEDecoder:
         "_skip_lf",
     )
 
-    def __init__(self, *, max_event_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, max_event_bytes: int = 64 * 1024 * 1024, end_data: bytes | None = None
+    ) -> None:
+        """`end_data`: the data of an event that ends the stream (the chat protocol's
+        ``[DONE]``). That event is returned; nothing after it is decoded, in the same chunk or
+        later, so what follows it cannot matter however the bytes were split."""
+        self._end_data = end_data
+        self._ended = False
         self._fragments: list[bytes] = []  # pieces of an unterminated line
         self._data: list[bytes] = []  # data: lines of the event being built
         self._event = ""
@@ -58,7 +67,7 @@ class SSEDecoder:
         return payloads
 
     def _feed(self, chunk: bytes, data_only: bool) -> list[Any]:
-        if not chunk:
+        if not chunk or self._ended:
             return []
         if self._skip_lf:
             self._skip_lf = False
@@ -81,6 +90,7 @@ class SSEDecoder:
         if end == 10 or end == 13:  # \n or \r: every line is complete
             self._skip_lf = end == 13
             lines = text.splitlines()
+            rest = b""
         else:
             cut = text.rfind(b"\n")
             if b"\r" in text:
@@ -89,9 +99,10 @@ class SSEDecoder:
                 self._hold(text)
                 return []
             lines = text[: cut + 1].splitlines()
-            self._hold(text[cut + 1 :])
+            rest = text[cut + 1 :]
         events: list[Any] = []
         data = self._data
+        end_data = self._end_data
         for line in lines:
             if not line:
                 if len(data) == 1 and (data_only or not self._event):  # the common case
@@ -100,9 +111,16 @@ class SSEDecoder:
                         payload if data_only else ServerSentEvent(payload, "message", self._id)
                     )
                     self._data_size = 0
+                    self._event = ""  # the event name never outlives its event
+                    if payload == end_data:
+                        self._ended = True
+                        return events
                 elif data:
                     event = self._dispatch()
                     events.append(event.data if data_only else event)
+                    if event.data == end_data:
+                        self._ended = True
+                        return events
                 else:
                     self._event = ""  # an event with no data is not dispatched (SSE spec)
             elif line[:6] == b"data: ":
@@ -112,6 +130,8 @@ class SSEDecoder:
                     self._overflow()
             else:
                 self._line(line)
+        if rest:
+            self._hold(rest)  # after the lines: an over-long tail cannot hide an ending before it
         return events
 
     def _hold(self, piece: bytes) -> None:
@@ -122,6 +142,8 @@ class SSEDecoder:
 
     def close(self) -> list[ServerSentEvent]:
         """End of input: a trailing line without terminator still counts, as does an open event."""
+        if self._ended:
+            return []
         if self._fragments:
             line = b"".join(self._fragments)
             self._fragments.clear()

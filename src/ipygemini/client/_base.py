@@ -1,0 +1,170 @@
+"""What `Client`/`AsyncClient` and `Stream`/`AsyncStream` share: settings, the masked repr, the
+stream machine's record (replay, events not yet shown) and the mapping of httpx failures."""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from .._errors import GeminiError
+from .._settings import Settings
+from .._types import Event, Reply
+from ._body import bounded_reads
+from ._core import ChatRequest, Core, client_settings
+from ._stream import StreamMachine, StreamState
+
+__all__ = ["RECEIVING", "ClientBase", "StreamBase", "clock"]
+
+RECEIVING = StreamState.RECEIVING
+_NOTHING: Iterator[Event] = iter(())
+
+clock: Callable[[], float] = time.monotonic
+"""The time the loops pass to the stream machine."""
+
+
+class ClientBase:
+    """Settings, validation and the masked repr of `Client` and `AsyncClient`."""
+
+    def __init__(self, settings: Settings | None, options: Mapping[str, Any]) -> None:
+        self._core = Core(client_settings(settings, options))
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved, frozen `Settings` this client uses."""
+        return self._core.settings
+
+    @property
+    def base_url(self) -> str:
+        return self._core.settings.base_url
+
+    @property
+    def model(self) -> str:
+        return self._core.settings.model
+
+    @property
+    def thinking_style(self) -> str:
+        return self._core.thinking_style
+
+    @property
+    def api_key_hint(self) -> str:
+        """The key as it may be shown (``…abcd``)."""
+        return self._core.settings.api_key_hint
+
+    def __repr__(self) -> str:
+        settings = self._core.settings
+        return (
+            f"{type(self).__name__}(base_url={settings.base_url!r}, model={settings.model!r}, "
+            f"api_key={settings.api_key_hint!r})"
+        )
+
+
+class StreamBase:
+    """The state of one streamed answer, shared by `Stream` and `AsyncStream`."""
+
+    def __init__(self, core: Core, request: ChatRequest) -> None:
+        self._core = core
+        self._request = request
+        self._machine: StreamMachine = core.stream_machine(request.arguments)
+        self._response: httpx.Response | None = None
+        self._seen = 0  # events handed out, the last batch's unread ones included
+        self._batch: Iterator[Event] = iter(())  # the batch being handed out
+        self._sse = False  # the answer is an event stream (else one JSON body)
+
+    @property
+    def reply(self) -> Reply:
+        """Everything that has arrived so far (the same object from start to end)."""
+        return self._machine.reply
+
+    @property
+    def state(self) -> StreamState:
+        """RECEIVING, DONE, CLOSED, FAILED or INTERRUPTED (see `ipygemini.client._stream`)."""
+        return self._machine.state
+
+    def _recorded(self, shown: int) -> tuple[Iterator[Event], int]:
+        """The recorded events after the first `shown` (a replay, or what the last read
+        brought) and the new count. Handed out as one iterator, so `_unseen` can tell how many
+        of them the caller has not had yet."""
+        events = self._machine.events
+        if shown >= len(events):
+            return _NOTHING, shown
+        self._batch = batch = iter(events[shown:])
+        self._seen = len(events)
+        return batch, self._seen
+
+    def _unseen(self) -> list[Event]:
+        """Recorded events the caller has not been given (and now counts as given)."""
+        start = self._seen - operator.length_hint(self._batch)
+        self._batch = _NOTHING
+        events = self._machine.events[start:]
+        self._seen = len(self._machine.events)
+        return events
+
+    def _raise_failure(self) -> None:
+        if self._machine.error is not None:
+            raise self._machine.error
+
+    @contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Around sending the request: a failure fails the empty reply (or, for Ctrl-C or a
+        cancelled task, interrupts it) before it propagates."""
+        try:
+            yield
+        except BaseException as exc:
+            if not self._lost(exc):
+                self._machine.interrupted()
+            raise
+
+    def _opened(self, response: httpx.Response) -> httpx.Response:
+        self._response = response
+        self._sse = self._is_event_stream(response)
+        return response
+
+    def _whole_limits(self) -> dict[str, Any]:
+        settings = self._core.settings
+        return {"limit": settings.max_event_bytes, "window": settings.idle_timeout}
+
+    def _is_event_stream(self, response: httpx.Response) -> bool:
+        content_type: str = response.headers.get("content-type", "")
+        return content_type.startswith("text/event-stream")
+
+    @contextmanager
+    def _read_window(self, response: httpx.Response) -> Iterator[bool]:
+        """Whether to read now: always while receiving; after DONE, only within the drain
+        window (reads bounded by it), so a body left open after [DONE] is closed, not waited on."""
+        machine = self._machine
+        if machine.state is not StreamState.DONE:
+            yield True
+            return
+        wait = machine.drain_wait(clock())
+        if wait <= 0:
+            yield False
+            return
+        with bounded_reads(response, wait) as bounded:
+            yield bounded
+
+    def _took(self, data: bytes | None) -> None:
+        if data is None:
+            self._machine.end()
+        else:
+            self._machine.feed(data, clock())
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Tell the machine about a failure while reading; False when it is not a read failure
+        (Ctrl-C, a cancelled task: the caller interrupts)."""
+        machine = self._machine
+        if isinstance(exc, httpx.TimeoutException):
+            machine.timed_out()
+        elif isinstance(exc, httpx.DecodingError):
+            machine.broke(f"the gateway's body could not be decoded ({exc})")
+        elif isinstance(exc, httpx.HTTPError | httpx.StreamError):
+            machine.broke(f"the connection broke ({type(exc).__name__})")
+        elif isinstance(exc, GeminiError):
+            machine.failed_to_start(exc)
+        else:
+            return False
+        return True

@@ -1,0 +1,294 @@
+"""Settings → request arguments: what `Client` and `AsyncClient` share besides waiting for bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+from urllib.parse import urljoin
+
+import httpx
+
+from .._errors import (
+    APIStatusError,
+    ConnectionError,
+    GeminiError,
+    InsecureURLError,
+    OptionError,
+    ServerError,
+    TimeoutError,
+    error_for_status,
+)
+from .._settings import Settings
+from .._types import Reply
+from .._version import __version__
+from ._adapt import GatewayMemory
+from ._parse import completion_error, reported_error
+from ._reply import ReplyAssembler
+from ._request import Thinking, build_chat_body
+from ._retry import Attempts
+from ._stream import StreamMachine
+
+__all__ = ["ChatOptions", "ChatRequest", "ClientOptions", "Core", "build_messages", "os_reason"]
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword settings of `Client` and `AsyncClient`: `Settings` fields, all optional."""
+
+    api_key: str | None
+    base_url: str | None
+    model: str | None
+    timeout: float
+    idle_timeout: float
+    connect_timeout: float
+    max_retries: int
+    backoff: float
+    thinking_style: str | None
+    allow_insecure: bool
+    max_event_bytes: int
+    headers: Mapping[str, str] | None
+    log: bool
+    cache: bool
+
+
+class ChatOptions(TypedDict, total=False):
+    """Options of `chat` and `stream` (all optional; validated before anything is sent)."""
+
+    model: str | None
+    system: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    stop: str | Sequence[str] | None
+    n: int | None
+    json: bool
+    response_format: Mapping[str, Any] | None
+    thinking: Thinking
+    attachments: Sequence[Any]
+    extra_body: Mapping[str, Any] | None
+
+
+def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
+    """`settings` with `options` over it. Without settings: `options` > ``GEMINI_*``
+    environment > defaults, with neither ``%config Gemini.*`` (front ends that honour it pass
+    ``Settings.resolve()``, as `ipygemini.connect` does) nor the offline fallback (a bare client
+    with nothing configured needs a key)."""
+    if settings is None:
+        return Settings.resolve({}, offline_fallback=False, **options)
+    changes = {name: value for name, value in options.items() if value is not None}
+    return settings.replace(**changes) if changes else settings
+
+
+def _header_safe(name: str, value: str) -> None:
+    if not value.isascii() or any(c in value for c in "\r\n\0"):
+        raise OptionError(
+            f"{name} has characters that cannot be sent in an HTTP header "
+            "(only ASCII, no line breaks): check for a pasted space or quote."
+        )
+
+
+class Core:
+    """One client's settings, request building and error mapping; no I/O of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        try:
+            httpx.URL(settings.base_url)
+        except httpx.InvalidURL as exc:
+            raise InsecureURLError(
+                f"base_url is not a valid URL ({exc}); got {settings.base_url!r}."
+            ) from None
+        self.memory = GatewayMemory()
+        self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        self.stream_timeout = httpx.Timeout(settings.idle_timeout, connect=settings.connect_timeout)
+        self.headers = {"User-Agent": f"ipygemini/{__version__}", **(settings.headers or {})}
+        for name, value in self.headers.items():
+            _header_safe(f"header {name}", value)
+        if settings.api_key:
+            _header_safe("api_key", settings.api_key)
+            self.headers["Authorization"] = f"Bearer {settings.api_key}"
+
+    @property
+    def thinking_style(self) -> str:
+        return self.settings.thinking_style or "google"
+
+    def chat_request(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        *,
+        stream: bool,
+        model: str | None = None,
+        system: str | None = None,
+        json: bool = False,
+        response_format: Mapping[str, Any] | None = None,
+        attachments: Sequence[Any] = (),
+        **options: Any,
+    ) -> ChatRequest:
+        """A validated chat request; its body is built now, or (with attachments, which read
+        files and render figures) when `ChatRequest.body` is called."""
+        if json and response_format is None:
+            response_format = {"type": "json_object"}
+        arguments = {
+            "model": model or self.settings.model,
+            "stream": stream,
+            "response_format": response_format,
+            "thinking_style": self.thinking_style,
+            **options,
+        }
+        return ChatRequest(prompt, system, attachments, arguments)
+
+    def chat_body(
+        self, prompt: str | Sequence[Mapping[str, Any]], *, stream: bool, **options: Any
+    ) -> dict[str, Any]:
+        """The request body for `prompt` and `options` (validated; attachments read now)."""
+        return self.chat_request(prompt, stream=stream, **options).body()
+
+    def request_args(self, path: str, body: Any, stream: bool) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client.build_request`` (the same for sync and async)."""
+        headers = dict(self.headers)
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        timeout = self.stream_timeout if stream else self.timeout
+        return {
+            "url": self.settings.base_url + path,
+            "json": body,
+            "headers": headers,
+            "timeout": timeout,
+        }
+
+    def attempts(
+        self, method: str, path: str, body: Any = None, *, stream: bool = False
+    ) -> Attempts:
+        return Attempts(self, method, path, body, stream=stream)
+
+    def moved_base_url(self, location: str | None) -> str | None:
+        """The base URL a redirect's Location suggests (the Location minus the request path)."""
+        if not location:
+            return None
+        absolute = urljoin(self.settings.base_url, location)
+        for path in ("chat/completions", "embeddings", "models"):
+            if absolute.rstrip("/").endswith("/" + path):
+                return absolute.rstrip("/")[: -len(path)]
+        return absolute
+
+    def status_error(self, status: int, raw: bytes) -> APIStatusError:
+        return error_for_status(status, raw, secret=self.settings.api_key)
+
+    def check_body_error(self, obj: Any) -> None:
+        """Some gateways answer 200 with an error object; raise it as what it is."""
+        if reported_error(obj) is not None:
+            raise completion_error(obj, secret=self.settings.api_key)
+
+    def reply_from_completion(self, obj: Any) -> Reply:
+        self.check_body_error(obj)
+        assembler = ReplyAssembler()
+        assembler.feed(obj)
+        assembler.finish(streamed=False)
+        assembler.reply.raw = obj
+        return assembler.reply
+
+    def stream_machine(self, body: Mapping[str, Any]) -> StreamMachine:
+        n = body.get("n")
+        return StreamMachine(
+            Reply(),
+            max_event_bytes=self.settings.max_event_bytes,
+            idle_timeout=self.settings.idle_timeout,
+            secret=self.settings.api_key,
+            requested_choices=n if isinstance(n, int) and n > 1 else 1,
+        )
+
+    def transport_error(self, exc: Exception) -> GeminiError:
+        """The error for an httpx failure outside a stream's body."""
+        where = self.settings.host
+        if isinstance(exc, httpx.TimeoutException):
+            return TimeoutError(f"Timed out talking to {where} ({type(exc).__name__}).")
+        if isinstance(exc, httpx.DecodingError):
+            return ServerError(
+                f"The gateway at {where} sent a body that cannot be decoded ({exc}).",
+                status_code=200,
+            )
+        return ConnectionError(f"Could not reach {where}: {os_reason(exc)}.")
+
+
+class ChatRequest:
+    """A chat request whose options are valid; `body` builds the JSON body."""
+
+    def __init__(
+        self,
+        prompt: str | Sequence[Mapping[str, Any]],
+        system: str | None,
+        attachments: Sequence[Any],
+        arguments: dict[str, Any],
+    ) -> None:
+        if attachments and not isinstance(prompt, str):
+            raise OptionError(
+                "attachments go with a prompt string; put them in the messages instead."
+            )
+        self.prompt, self.system, self.attachments, self.arguments = (
+            prompt,
+            system,
+            attachments,
+            arguments,
+        )
+        self._body: dict[str, Any] | None = None
+        if attachments:
+            placeholder = [{"role": "user", "content": ""}]
+            build_chat_body(placeholder, **arguments)  # validate now; attachments are read later
+        else:
+            self._body = self.body()
+
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            messages = build_messages(self.prompt, system=self.system, attachments=self.attachments)
+            self._body = build_chat_body(messages, **self.arguments)
+        return self._body
+
+    async def abody(self) -> dict[str, Any]:
+        """`body` without blocking the event loop: attachments are converted in a thread."""
+        if self._body is None:
+            return await asyncio.to_thread(self.body)
+        return self._body
+
+
+def build_messages(
+    prompt: str | Sequence[Mapping[str, Any]],
+    *,
+    system: str | None = None,
+    attachments: Sequence[Any] = (),
+) -> list[dict[str, Any]]:
+    """Messages for a prompt string (plus attachments) or a ready list of messages."""
+    if isinstance(prompt, str):
+        if attachments:
+            from ..attachments import to_content_parts
+
+            content: Any = [{"type": "text", "text": prompt}, *to_content_parts(attachments)]
+        else:
+            content = prompt
+        messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    else:
+        messages = [dict(m) for m in prompt]
+        if attachments:
+            raise OptionError(
+                "attachments go with a prompt string; put them in the messages instead."
+            )
+    if system and not (messages and messages[0].get("role") == "system"):
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def os_reason(exc: BaseException) -> str:
+    """The operating system's reason behind a transport error (``[Errno 111] Connection
+    refused``), the same for the sync and the async client (anyio only says "All connection
+    attempts failed" and keeps the reason in the exception chain)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and isinstance(seen.errno, int):
+            text = os.strerror(seen.errno) if seen.errno > 0 else seen.strerror
+            return f"[Errno {seen.errno}] {text or seen}"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__

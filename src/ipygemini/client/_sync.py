@@ -1,0 +1,202 @@
+"""`Client` and `Stream`: the synchronous loops around the sans-IO core."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, Unpack
+
+import httpx
+
+from .._settings import Settings
+from .._types import Event, Model, Reply
+from ._base import RECEIVING, ClientBase, StreamBase
+from ._body import read_body, read_error_body
+from ._core import ChatOptions, ChatRequest, ClientOptions
+from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
+from ._retry import Attempts
+
+__all__ = ["Client", "Stream"]
+
+
+class Client(ClientBase):
+    """A synchronous client for any OpenAI-compatible Gemini endpoint.
+
+    ``Client(settings=None, *, http_client=None, sleep=None, **options)``: `options` are
+    `ipygemini.Settings` fields and win over `settings`; without `settings` they win over the
+    ``GEMINI_*`` environment (``%config Gemini.*`` is read by ``Settings.resolve()``, which
+    `ipygemini.connect()` passes), and a bare client with nothing configured raises
+    `MissingKeyError` (`connect()` falls back to the offline gateway instead). One long-lived httpx client keeps the connection alive;
+    an `http_client` you pass stays yours to close. Failures before any byte (429, 5xx,
+    connection errors) are retried, waiting through `sleep` (default `time.sleep`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        sleep: Callable[[float], object] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        super().__init__(settings, options)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=self._core.timeout)
+        self._sleep = sleep or time.sleep
+
+    def close(self) -> None:
+        """Close the connections (only those of an httpx client this client created)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, attempts: Attempts) -> httpx.Response:
+        """The answer to a request, after the retries `attempts` allows (redirects not followed)."""
+        for request in attempts.requests(self._http):
+            try:
+                response = self._http.send(request, stream=True, follow_redirects=False)
+            except httpx.TransportError as exc:
+                self._sleep(attempts.after_transport_error(exc))
+                continue
+            if attempts.accept(response):
+                return response
+            raw = read_error_body(response, self._core.timeout.read)
+            self._sleep(attempts.after_rejection(response, raw))
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._send(self._core.attempts(method, path, body))
+        try:
+            raw = read_body(response, self.settings.max_event_bytes, window=self._core.timeout.read)
+        except httpx.HTTPError as exc:
+            raise self._core.transport_error(exc) from None
+        obj = parse_json(raw, "response")
+        self._core.check_body_error(obj)
+        return obj
+
+    def chat(
+        self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
+    ) -> Reply:
+        """Ask once and wait for the whole answer. Options: see `Client.stream`."""
+        body = self._core.chat_request(prompt, stream=False, **options).body()
+        return self._core.reply_from_completion(self._json("POST", "chat/completions", body))
+
+    def stream(
+        self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
+    ) -> Stream:
+        """Ask and stream the answer: ``with client.stream("hi") as s: for event in s: ...``.
+
+        Options: model, system, temperature (0–2), top_p (0–1), max_tokens (>= 1),
+        frequency_penalty and presence_penalty (−2–2), stop, n (>= 1), json, response_format,
+        thinking (True, "low", "medium", "high" or a token budget), attachments, extra_body.
+        They are validated here, before anything is sent.
+        """
+        return Stream(self, self._core.chat_request(prompt, stream=True, **options))
+
+    def models(self) -> list[Model]:
+        """The models the gateway offers (ids without a leading ``models/``)."""
+        return parse_models(self._json("GET", "models"))
+
+    def embed(
+        self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+    ) -> list[list[float]]:
+        """One vector per text, in input order (requests of at most 100 texts each)."""
+        vectors: list[list[float]] = []
+        for body in embedding_bodies(texts, model=model, dimensions=dimensions):
+            vectors.extend(
+                parse_embeddings(self._json("POST", "embeddings", body), len(body["input"]))
+            )
+        return vectors
+
+
+class Stream(StreamBase):
+    """A streamed answer: iterate for events; `reply` holds what has arrived so far.
+
+    Use it as a context manager: leaving the block before the answer finished (break, an
+    exception, Ctrl-C) closes the connection and marks the reply ``interrupted``. Every
+    iteration yields the answer's events from the first: those already read are replayed, then
+    reading goes on; so a finished stream can be iterated again, and `until_done` after a loop
+    that stopped early reads the rest.
+    """
+
+    def __init__(self, client: Client, request: ChatRequest) -> None:
+        super().__init__(client._core, request)
+        self._client = client
+        self._chunks: Iterator[bytes] = iter(())
+
+    def __enter__(self) -> Self:
+        if self._response is None and self._machine.reading:
+            with self._starting():
+                body = self._request.body()
+                response = self._client._send(
+                    self._core.attempts("POST", "chat/completions", body, stream=True)
+                )
+            self._chunks = self._opened(response).iter_bytes()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading; a reply that had not finished is marked interrupted."""
+        self._machine.interrupted()
+        if self._response is not None:
+            self._response.close()
+
+    def interrupted(self) -> list[Event]:
+        """Stop reading (Ctrl-C, a Stop button) and return the events the caller has not been
+        given yet — held-back text the stop flushed included — so the screen matches `reply`."""
+        self.close()
+        return self._unseen()
+
+    def __iter__(self) -> Iterator[Event]:
+        shown = 0
+        while True:
+            batch, shown = self._recorded(shown)
+            yield from batch
+            if not self._machine.reading:
+                break
+            self._read()
+        self._raise_failure()
+
+    def _read(self) -> None:
+        """One read, handed to the machine; the connection closes when it says reading is over."""
+        response = self._response or self.__enter__()._response
+        assert response is not None
+        try:
+            if self._sse and self._machine.state is RECEIVING:  # the hot path
+                self._took(next(self._chunks, None))
+            elif self._sse:
+                with self._read_window(response) as reading:
+                    self._took(next(self._chunks, None) if reading else None)
+            else:
+                self._machine.whole(read_body(response, **self._whole_limits()))
+        except BaseException as exc:
+            if not self._lost(exc):
+                self.close()
+                raise
+        if not self._machine.reading:
+            response.close()
+
+    def until_done(self) -> Reply:
+        """Read the rest of the stream and return the finished reply."""
+        for _ in self:
+            pass
+        return self.reply
+
+    def text_deltas(self) -> Iterator[str]:
+        """Just the answer text, piece by piece."""
+        for event in self:
+            if event.type == "text":
+                yield event.text
