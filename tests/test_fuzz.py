@@ -276,7 +276,7 @@ def test_answers_of_every_endpoint_on_any_json(obj: Any) -> None:
     c = core()
     with watchdog():
         try:
-            reply = c.reply_from_completion(obj)
+            reply = c.reply_from_completion(obj, {})
         except APIStatusError as exc:
             assert "\n" not in str(exc)
         else:

@@ -263,7 +263,7 @@ def test_error_null_on_the_usage_chunk_is_no_error_streamed_or_not() -> None:
         "usage": USAGE,
         "error": None,
     }
-    assert core.reply_from_completion(completion).status == "complete"
+    assert core.reply_from_completion(completion, {}).status == "complete"
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,9 @@ class AsyncClient(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         body = await self._core.chat_request(prompt, stream=False, **options).abody()
-        return self._core.reply_from_completion(await self._json("POST", "chat/completions", body))
+        return self._core.reply_from_completion(
+            await self._json("POST", "chat/completions", body), body
+        )
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]

@@ -266,8 +266,11 @@ class ChoiceState:
         self.mode = TEXT
         return s[cut:]
 
-    def flush(self, events: list[Event]) -> None:
-        """Release whatever is held back: nothing more is coming for this choice."""
+    def flush(self, events: list[Event], *, cut: bool = False) -> None:
+        """Release whatever is held back: nothing more is coming for this choice.
+
+        `cut`: the stream was stopped or broke, so an open think block is thinking that was
+        cut short, not an answer that forgot to close it; it stays reasoning."""
         if self.mode == URL:
             text = self.hold + "".join(self.url_parts)
             self.url_parts = []
@@ -275,6 +278,12 @@ class ChoiceState:
             text = self.hold
         self.hold = ""
         if self.mode == THINK:
+            if cut:
+                if text:
+                    self.reasoning(text, events)
+                self.think_parts = []
+                self.mode = TEXT
+                return
             self._unclosed_think(text, events)
             return
         self.text(text, events)

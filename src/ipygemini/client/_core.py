@@ -113,7 +113,8 @@ class Core:
 
     @property
     def thinking_style(self) -> str:
-        return self.settings.thinking_style or "google"
+        """The style thinking is asked for in: the chosen one, else what suits this gateway."""
+        return self.settings.thinking_style or self.memory.thinking_style()
 
     def chat_request(
         self,
@@ -135,7 +136,8 @@ class Core:
             "model": model or self.settings.model,
             "stream": stream,
             "response_format": response_format,
-            "thinking_style": self.thinking_style,
+            "thinking_style": self.settings.thinking_style,
+            "gateway": self.memory,
             **options,
         }
         return ChatRequest(prompt, system, attachments, arguments)
@@ -182,22 +184,21 @@ class Core:
         if reported_error(obj) is not None:
             raise completion_error(obj, secret=self.settings.api_key)
 
-    def reply_from_completion(self, obj: Any) -> Reply:
+    def reply_from_completion(self, obj: Any, body: Mapping[str, Any]) -> Reply:
         self.check_body_error(obj)
-        assembler = ReplyAssembler()
+        assembler = ReplyAssembler(requested_choices=requested_choices(body))
         assembler.feed(obj)
         assembler.finish(streamed=False)
         assembler.reply.raw = obj
         return assembler.reply
 
     def stream_machine(self, body: Mapping[str, Any]) -> StreamMachine:
-        n = body.get("n")
         return StreamMachine(
             Reply(),
             max_event_bytes=self.settings.max_event_bytes,
             idle_timeout=self.settings.idle_timeout,
             secret=self.settings.api_key,
-            requested_choices=n if isinstance(n, int) and n > 1 else 1,
+            requested_choices=requested_choices(body),
         )
 
     def transport_error(self, exc: Exception) -> GeminiError:
@@ -211,6 +212,12 @@ class Core:
                 status_code=200,
             )
         return ConnectionError(f"Could not reach {where}: {os_reason(exc)}.")
+
+
+def requested_choices(body: Mapping[str, Any]) -> int:
+    """How many answers the request asked for (``n``)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and n > 1 else 1
 
 
 class ChatRequest:

@@ -99,12 +99,13 @@ class ReplyAssembler:
             reply.model = model
         self._identified = reply.id is not None and reply.model is not None
 
-    def finish(self, *, streamed: bool = True) -> list[Event]:
+    def finish(self, *, streamed: bool = True, cut: bool = False) -> list[Event]:
         """End of input: release held-back text, mark the reply truncated if nothing finished,
-        and note what the user should know about how it ended."""
+        and note what the user should know about how it ended. `cut`: the reader stopped or
+        the stream broke (an open think block then stays thinking)."""
         events: list[Event] = []
         for state in self._states.values():
-            state.flush(events)
+            state.flush(events, cut=cut)
         reply = self.reply
         if streamed and not any(c.finish_reason for c in reply.choices):
             reply.truncated = True

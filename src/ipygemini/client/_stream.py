@@ -89,7 +89,7 @@ class StreamMachine:
         drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         self.state = _RECEIVING
-        self.assembler = ReplyAssembler(reply)
+        self.assembler = ReplyAssembler(reply, requested_choices=requested_choices)
         self.decoder = SSEDecoder(max_event_bytes=max_event_bytes, end_data=DONE_DATA)
         self.events: list[Event] = []
         self.error: GeminiError | None = None
@@ -235,7 +235,7 @@ class StreamMachine:
         """
         out: list[Event] = []
         if self.state is _RECEIVING:
-            out = self.assembler.finish()
+            out = self.assembler.finish(cut=True)
             self.reply.interrupted = True
             self.reply.truncated = False
             self.state = StreamState.INTERRUPTED
@@ -275,7 +275,7 @@ class StreamMachine:
         self.state = _DONE
 
     def _fail(self, message: str, out: list[Event], *, code: str | int | None = None) -> None:
-        out.extend(self.assembler.finish())
+        out.extend(self.assembler.finish(cut=True))
         self.error = StreamError(sentence(f"Stream failed: {message}"), reply=self.reply, code=code)
         self.reply.error = self.error
         self.state = StreamState.FAILED

@@ -85,7 +85,7 @@ class Client(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         body = self._core.chat_request(prompt, stream=False, **options).body()
-        return self._core.reply_from_completion(self._json("POST", "chat/completions", body))
+        return self._core.reply_from_completion(self._json("POST", "chat/completions", body), body)
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
