@@ -85,6 +85,8 @@ class Entry:
     def ops(self) -> list[Op]:
         """The ops that show this entry as it is now (for a new view)."""
         ops: list[Op] = [{"op": "add", "id": self.id, "role": self.role}]
+        if self.role == "user":
+            ops[0]["text"] = self.text  # plain text, for Edit (the page never inserts it as HTML)
         if self.thinking is not None:
             ops.append(self.thinking)
         ops.extend(_part_op(self.id, part) for part in self.parts)

@@ -52,6 +52,8 @@ function render({ model, el }) {
 
   // -- layout ------------------------------------------------------------------------------------
   const root = h("div", "ipygemini-panel");
+  // keys typed in the panel are the panel's: no notebook shortcut (Shift+Enter runs a cell)
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
   const header = h("div", "ipygemini-header");
   const modelMenu = h("select", "ipygemini-model");
   modelMenu.title = "Model for the next message";
@@ -210,6 +212,7 @@ function render({ model, el }) {
   });
   root.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && event.target !== input && model.get("busy")) model.send({ type: "stop" });
+    event.stopPropagation();
   });
 
   async function sendFiles(files) {
