@@ -332,6 +332,31 @@ def test_a_pasted_image_arrives_at_the_gateway(ui: Page) -> None:
     assert (thumb.get_attribute("src") or "").startswith("blob:")
 
 
+def test_dropped_files_become_chips_or_a_note(ui: Page) -> None:
+    from playwright.sync_api import expect
+
+    ui.new_chat()
+    ui.input.fill("kept while files are dropped")
+    ui.page.evaluate(
+        """(panel) => {
+            const data = new DataTransfer();
+            data.items.add(new File(['remember the milk'], 'notes.txt', {type: 'text/plain'}));
+            data.items.add(new File([new Uint8Array([77, 90, 144, 0, 3, 0, 0, 0, 4, 0, 255, 255, 0, 0, 184])],
+                                    'tool.exe', {type: 'application/x-msdownload'}));
+            panel.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+        }""",
+        ui.panel().element_handle(),
+    )
+    chip = ui.panel().locator(".ipygemini-chip")
+    expect(chip).to_have_count(1)
+    expect(chip).to_contain_text("notes.txt")
+    note = ui.panel().locator(".ipygemini-note")
+    expect(note).to_contain_text("tool.exe")
+    expect(ui.input).to_have_value("kept while files are dropped")
+    chip.locator(".ipygemini-chip-remove").click()
+    expect(chip).to_have_count(0)
+
+
 def test_payloads_are_inert_and_a_second_view_shows_the_transcript(ui: Page) -> None:
     from playwright.sync_api import expect
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 __all__ = ["MESSAGE_BYTES", "Pacer"]
 
-MESSAGE_BYTES = 420
+MESSAGE_BYTES = 480
 """Bytes of one custom widget message on iopub besides its content (header, parent, metadata)."""
 
 
@@ -26,8 +26,8 @@ class Pacer:
         self,
         *,
         rate: float = 20.0,
-        ratio: float = 2.2,
-        allowance: int = 2500,
+        ratio: float = 1.8,
+        allowance: int = 1500,
         patience: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
