@@ -227,6 +227,9 @@ def test_copy_puts_the_answer_and_a_code_block_on_the_clipboard(ui: Page) -> Non
     ui.send("Show me some code, please")
     answer = ui.wait_finished(1)
     expected = answer_for(ui.last_body())
+    shot = os.environ.get("IPYGEMINI_SCREENSHOT")
+    if shot and ui.app == "lab":
+        ui.panel().screenshot(path=shot)
     answer.locator(".ipygemini-copy-answer").click()
     expect(answer.locator(".ipygemini-copy-answer")).to_have_text("Copied")
     assert ui.clipboard() == expected  # the whole answer, as Markdown
@@ -248,9 +251,6 @@ def test_stop_regenerate_edit_and_new_chat(ui: Page) -> None:
         "el => el.innerText.length > 300",
         arg=ui.answers().first.element_handle(),
     )
-    shot = os.environ.get("IPYGEMINI_SCREENSHOT")
-    if shot and ui.app == "lab":
-        ui.panel().screenshot(path=shot)  # mid-answer
     ui.input.press("Escape")  # stops, like the Stop button
     answer = ui.wait_finished(1)
     expect(answer.locator(".ipygemini-footer")).to_contain_text("interrupted")
