@@ -383,3 +383,37 @@ def test_payloads_are_inert_and_a_second_view_shows_the_transcript(ui: Page) -> 
     expect(second.locator(".ipygemini-assistant")).to_contain_text("onerror=window.__pwned=1")
     assert ui.page.evaluate("() => window.__pwned") is None
     print("first render, ms: " + json.dumps(FIRST_RENDER_MS))
+
+
+def test_bad_input_and_a_broken_answer_are_notes_and_nothing_typed_is_lost(ui: Page) -> None:
+    from playwright.sync_api import expect
+
+    ui.new_chat()
+    notes = ui.panel().locator(".ipygemini-note")
+    ui.input.fill("")
+    ui.input.press("Enter")
+    expect(notes.last).to_have_text("⚠ Type a message first.")
+    huge = "x" * 1_000_000  # a 1 MB paste
+    ui.input.fill(huge)
+    ui.input.press("Enter")
+    expect(notes.last).to_contain_text("The message is too long (1,000,000 characters")
+    assert ui.input.input_value() == huge  # still there, to cut down or attach instead
+    ui.send("a long answer that breaks [fake:error_event after=4] [fake:words=200]")
+    answer = ui.wait_finished(1)
+    expect(answer.locator(".ipygemini-error-note")).to_contain_text("Stream failed")
+    expect(answer.locator(".ipygemini-footer")).to_contain_text("failed")
+    assert answer.locator(".ipygemini-body").inner_text().strip()  # what arrived is kept
+    ui.panel().locator(".ipygemini-upload").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"remember the milk"}]
+    )
+    expect(ui.panel().locator(".ipygemini-chip")).to_contain_text("notes.txt")
+    ui.send("and now?")
+    ui.wait_finished(2)
+    request = next(r for r in reversed(ui.gw.requests) if r.path.endswith("/completions"))
+    texts = [p["text"] for p in request.body["messages"][-1]["content"] if p["type"] == "text"]
+    assert texts[0] == "and now?" and any("remember the milk" in t for t in texts)
+    assert assert_one_line(notes.all_inner_texts())
+
+
+def assert_one_line(texts: list[str]) -> bool:
+    return all("\n" not in text.strip() for text in texts)
