@@ -542,10 +542,8 @@ def run_panel(
 ) -> Outcome:
     """`ChatPanel.send` through one fault (widgets without a front end, real sockets);
     `inspect(panel)` sees the panel before it is closed."""
-    import ipywidgets as W
-
     from ipygemini import AsyncClient
-    from ipygemini.panel._panel import ChatPanel
+    from ipygemini.panel import ChatPanel
 
     gw.clear()
     slept: list[float] = []
@@ -562,9 +560,9 @@ def run_panel(
                 name, opts, count = fault.push
                 gw.push_fault(name, count=count, **opts)
             reply = await panel.send(fault.prompt())
-            (view,) = panel._answers
-            values = [w.value for w in view.box.children if isinstance(w, W.HTML)]
-            images = [w for w in widget_tree(view.box) if isinstance(w, W.Image)]
+            (view,) = [e for e in panel._session.transcript.entries if e.role == "assistant"]
+            values = [v for v in (view.end_op()["error"], view.footer) if v]
+            images = [p[1] for p in view.parts if isinstance(p, tuple)]
             assert panel.busy is False and panel.last_reply is reply
             if inspect is not None:
                 inspect(panel)
@@ -591,7 +589,7 @@ def run_panel(
         requests=len(chat_bodies(gw)),
         expected=expected_answer(gw, fault),
         images=len(images),
-        image_bytes=max((len(w.value) for w in images), default=0),
+        image_bytes=max((len(data) for data in images), default=0),
         status=reply.status,
         error_line=error_line,
         marked=marked if marked in ("failed", "truncated", "interrupted") else "",

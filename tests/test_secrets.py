@@ -209,7 +209,7 @@ def test_fault_matrix(gw: FakeGateway, reliability: Any) -> None:
     used = 0
 
     def widgets(panel: Any) -> None:
-        for widget in widget_tree(panel.widget):
+        for widget in widget_tree(panel):
             scan.scan("widget state", json.dumps(widget.get_state(), default=repr))
         scan.scan("panel repr", repr(panel))
 

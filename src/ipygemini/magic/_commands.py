@@ -22,23 +22,10 @@ COMMANDS = ("models", "config", "login", "reset", "history", "offline", "panel",
 
 
 def open_panel(settings: Settings, conversation: Conversation) -> Any:
-    """``ChatPanel(settings=..., conversation=...)``.
-
-    Until the anywidget panel (its own branch) takes `settings`, the old panel gets the fields
-    it knows; at merge only the first call stays.
-    """
-    import inspect
-
+    """A chat panel on the magic's settings, continuing `conversation`."""
     from ..panel import ChatPanel
 
-    if "settings" in inspect.signature(ChatPanel).parameters:
-        return ChatPanel(settings=settings, conversation=conversation)  # type: ignore[call-arg,unused-ignore]
-    return ChatPanel(
-        api_key=settings.api_key,
-        base_url=settings.base_url,
-        model=settings.model,
-        conversation=conversation,
-    )
+    return ChatPanel(settings=settings, conversation=conversation)
 
 
 class LineCommands:

@@ -26,14 +26,7 @@ def make_client(settings: Settings) -> Client:
     """The one place a `Settings` becomes the magic's `Client`."""
     from ..client import Client
 
-    options = {
-        f.name: getattr(settings, f.name)
-        for f in fields(settings)
-        if f.name not in _NOT_CLIENT_OPTIONS
-    }
-    if options["thinking_style"] is None:  # "pick per gateway": the client's own default
-        del options["thinking_style"]
-    return Client(**options)
+    return Client(settings)
 
 
 class Session:

@@ -1,5 +1,6 @@
-"""ChatPanel: a chat widget that streams on the kernel's event loop without blocking it."""
+"""ChatPanel: a chat widget (anywidget) that streams on the kernel's event loop without blocking it."""
 
-from ._panel import ChatPanel, Pacer
+from ._pacer import Pacer
+from ._widget import ChatPanel
 
 __all__ = ["ChatPanel", "Pacer"]
