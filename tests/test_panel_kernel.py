@@ -440,8 +440,8 @@ def test_settings_mean_what_they_mean_in_the_magic(kernel: Kernel, fresh: FakeGa
     kernel.run(
         """
         panel = ChatPanel(settings=Settings.resolve(timeout=7.5, max_retries=0), load_models=False)
-        core = panel.client._core
-        made = [panel.settings.timeout, core.max_retries, panel.offline]
+        client_settings = panel.client.settings
+        made = [panel.settings.timeout, client_settings.max_retries, panel.offline]
         try:
             ChatPanel(temprature=0.2)
         except TypeError as exc:

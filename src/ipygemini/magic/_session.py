@@ -19,7 +19,6 @@ __all__ = ["OFFLINE_HINT", "Session", "make_client"]
 OFFLINE_HINT = (
     "To try ipygemini without a key, run %gemini offline (answers come from a local fake)."
 )
-_NOT_CLIENT_OPTIONS = frozenset({"offline", "log", "cache"})
 
 
 def make_client(settings: Settings) -> Client:
