@@ -1611,3 +1611,194 @@ def test_cached_option_adds_prompt_tokens_details(client: httpx.Client) -> None:
     assert usage["prompt_tokens_details"] == {"cached_tokens": 42}
     events, _ = stream(client, chat("x"), headers={"X-Fake-Fault": "cached=7"})
     assert events[-2]["usage"]["prompt_tokens_details"] == {"cached_tokens": 7}
+
+
+# --- structured output (response_format json_schema, the system-message fallback) -------------
+
+import jsonschema  # noqa: E402  (with nbformat; validates the fake's documents independently)
+
+RICH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "minLength": 3},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "price": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+        "mood": {"type": "string", "enum": ["calm", "busy", "odd"]},
+        "kind": {"const": "review"},
+        "open": {"type": "boolean"},
+        "note": {"type": ["string", "null"]},
+        "when": {"type": "string", "format": "date-time"},
+        "day": {"type": "string", "format": "date"},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+        "author": {"$ref": "#/$defs/person"},
+        "editor": {"anyOf": [{"$ref": "#/$defs/person"}, {"type": "null"}]},
+        "scores": {"type": "array", "items": {"type": "number", "minimum": -1, "maximum": 1}},
+    },
+    "required": ["title", "rating", "price", "mood", "kind", "tags", "author"],
+    "$defs": {
+        "person": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+        }
+    },
+}
+
+
+def schema_format(schema: Any, name: str = "review") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def test_schema_answers_are_valid_deterministic_and_made_from_the_prompt(
+    client: httpx.Client,
+) -> None:
+    prompt = "Review the little bakery on Elm Street [fake:chunk_chars=5]"
+    body = chat(prompt, response_format=schema_format(RICH_SCHEMA))
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    text = r.json()["choices"][0]["message"]["content"]
+    doc = json.loads(text)
+    jsonschema.validate(doc, RICH_SCHEMA)
+    assert set(doc) == set(RICH_SCHEMA["properties"])  # optional and nullable fields are filled
+    assert doc["note"] is not None and doc["editor"] is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["when"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", doc["day"])
+    words = set("Review the little bakery on Elm Street".split())
+    assert set(doc["title"].split()) <= words and set(doc["author"]["name"].split()) <= words
+    assert 1 <= len(doc["tags"]) <= 3
+    assert text == answer_for(body)
+    assert client.post("/chat/completions", json=body).json() | {"created": 0, "id": ""} == (
+        r.json() | {"created": 0, "id": ""}
+    )
+    events, _ = stream(client, body)
+    assert joined(events) == text
+    assert sum(1 for e in events if isinstance(e, dict) and joined([e])) > 3  # streamed in pieces
+    other = answer_for(
+        chat("A different prompt altogether", response_format=body["response_format"])
+    )
+    assert other != text
+    jsonschema.validate(json.loads(other), RICH_SCHEMA)
+
+
+json_leaf = st.sampled_from(
+    [
+        {"type": "string"},
+        {"type": "integer"},
+        {"type": "integer", "minimum": 3, "maximum": 4},
+        {"type": "number", "minimum": 0.5, "maximum": 0.75},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": ["integer", "null"]},
+        {"type": "string", "enum": ["a", "b", "c"]},
+        {"enum": [1, "two", None]},
+        {"type": "string", "maxLength": 4},
+        {"type": "string", "minLength": 30},
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "time"},
+    ]
+)
+json_schemas = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.builds(
+            lambda props, n: {
+                "type": "object",
+                "properties": props,
+                "required": sorted(props)[:n],
+            },
+            st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), inner, max_size=4),
+            st.integers(0, 4),
+        ),
+        st.builds(lambda items: {"type": "array", "items": items}, inner),
+        st.builds(
+            lambda items, lo: {"type": "array", "items": items, "minItems": lo, "maxItems": lo + 1},
+            inner,
+            st.integers(0, 4),
+        ),
+        st.builds(lambda a, b: {"anyOf": [a, b]}, inner, inner),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(schema=json_schemas, prompt=st.text(max_size=40))
+def test_schema_answers_are_valid_for_any_schema(schema: dict[str, Any], prompt: str) -> None:
+    body = chat(prompt.replace("[", "("), response_format=schema_format(schema))
+    jsonschema.validate(json.loads(answer_for(body)), schema)
+
+
+def test_schema_in_the_system_message_is_followed(client: httpx.Client) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    system = (
+        "Answer with one JSON object only, no prose and no code fence, that follows this "
+        "JSON Schema:\n" + json.dumps(schema) + "\nThanks."
+    )
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Paris facts"}]
+    for extra in ({"response_format": {"type": "json_object"}}, {}):
+        body = {"model": "gemini-2.5-flash", "messages": messages, **extra}
+        text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+        jsonschema.validate(json.loads(text["content"]), schema)
+        events, _ = stream(client, body)
+        assert joined(events) == text["content"]
+    as_text = {
+        "model": "gemini-2.5-flash",
+        "messages": messages,
+        "response_format": {"type": "text"},
+    }
+    assert answer_for(as_text).startswith("**Offline answer**")
+    unparsable = [{"role": "system", "content": "Follow the JSON Schema {not json"}, messages[1]]
+    assert answer_for({"model": "gemini-2.5-flash", "messages": unparsable}).startswith("**Off")
+
+
+def test_no_json_schema_refuses_json_schema_but_not_json_mode(client: httpx.Client) -> None:
+    body = chat("shape it", response_format=schema_format(RICH_SCHEMA))
+    with FakeGateway(no_json_schema=True) as gateway:
+        url = gateway.base_url + "/chat/completions"
+        auth = {"Authorization": f"Bearer {gateway.api_key}"}
+        r = client.post(url, json={**body, "stream": True}, headers=auth)
+        assert r.status_code == 400
+        assert r.json() == {
+            "error": {
+                "message": "response_format type json_schema is not supported",
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": "unsupported_response_format",
+            }
+        }
+        json_mode = chat("shape it", response_format={"type": "json_object"})
+        assert client.post(url, json=json_mode, headers=auth).status_code == 200
+        gateway.no_json_schema = False
+        assert client.post(url, json=body, headers=auth).status_code == 200
+    r = client.post("/chat/completions", json=body, headers={"X-Fake-Fault": "no_json_schema"})
+    assert r.json()["error"]["message"] == "response_format type json_schema is not supported"
+    assert client.post("/chat/completions", json=body).status_code == 200
+
+
+def test_bad_json_breaks_the_first_schema_answers_then_answers_valid_json(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    fmt = schema_format(RICH_SCHEMA)
+    body = chat("Review the bakery [fake:bad_json]", response_format=fmt)
+    first = json.loads(
+        client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    )
+    assert "title" not in first  # the first required field is left out
+    with pytest.raises(jsonschema.ValidationError, match="'title' is a required property"):
+        jsonschema.validate(first, RICH_SCHEMA)
+    assert gw.bad_json_sent == 1
+    events, _ = stream(client, body)
+    jsonschema.validate(json.loads(joined(events)), RICH_SCHEMA)  # times=1 per gateway: spent
+    gw.clear()
+    body = chat("Review the bakery [fake:bad_json times=2]", response_format=fmt)
+    broken = [joined(stream(client, body)[0]) for _ in range(3)]
+    assert ["title" in json.loads(text) for text in broken] == [False, False, True]
+    gw.clear()
+    gw.push_fault("bad_json")
+    plain = chat("no schema", response_format={"type": "json_object"})
+    assert client.post("/chat/completions", json=plain).status_code == 200
+    assert gw.bad_json_sent == 0  # only schema answers spend it

@@ -11,19 +11,24 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from ._answers import PlanHooks
 from ._directives import (
     IMAGE_SHAPES,
     REASONING_SHAPES,
+    TOOL_FINISH_REASONS,
     check_combination,
     check_fault,
     check_options,
 )
 from ._handler import GatewayServer
+from ._limits import RateWindow
 from ._records import RecordedRequest
 from ._responses import ServeDefaults
+from ._tool_calls import ScriptedCall, check_script
 
 __all__ = ["FakeGateway"]
 
@@ -37,6 +42,21 @@ class FakeGateway:
 
         with FakeGateway() as gw:
             client = OpenAI(base_url=gw.base_url, api_key=gw.api_key)
+
+    Gateway-wide settings (constructor arguments, also assignable while it runs):
+
+    - `rate_limit`: at most this many requests per `rate_window` seconds (default 1), counted in
+      fixed windows over every request, refused ones included; over it a 429 with a new-api
+      body and ``Retry-After`` (seconds until the window ends, rounded up; left out when
+      `rate_limit_retry_after` is false). None: no limit. `refused` counts these 429s,
+      `accepted` the requests let through.
+    - `latency`: seconds before the first byte of every chat answer (error answers included);
+      waiting requests do not block each other and see a changed value at once.
+    - `max_body_bytes`: a larger request body gets a 413 (the body is not read; the connection
+      closes). None: no limit.
+    - `no_json_schema`: refuse ``response_format`` type ``json_schema`` with a 400.
+    - `tool_finish`: the finish_reason of answers with tool calls ("stop" as Gemini gateways
+      send, or "tool_calls").
     """
 
     def __init__(
@@ -50,6 +70,13 @@ class FakeGateway:
         image_shape: str = "markdown",
         reasoning_shape: str = "reasoning_content",
         model_prefix: str = "",
+        rate_limit: float | None = None,
+        rate_window: float = 1.0,
+        rate_limit_retry_after: bool = True,
+        latency: float = 0.0,
+        max_body_bytes: int | None = None,
+        no_json_schema: bool = False,
+        tool_finish: str = "stop",
     ) -> None:
         if image_shape not in IMAGE_SHAPES:
             raise ValueError(f"image_shape must be one of {', '.join(IMAGE_SHAPES)}")
@@ -61,6 +88,10 @@ class FakeGateway:
             raise ValueError("delay must be >= 0")
         if not api_key:
             raise ValueError("api_key must not be empty")
+        if rate_window <= 0:
+            raise ValueError("rate_window must be > 0 seconds")
+        if tool_finish not in TOOL_FINISH_REASONS:
+            raise ValueError(f"tool_finish must be one of {', '.join(TOOL_FINISH_REASONS)}")
         self.api_key = api_key
         self.host = host
         self.chunk_chars = chunk_chars
@@ -68,9 +99,25 @@ class FakeGateway:
         self.image_shape = image_shape
         self.reasoning_shape = reasoning_shape
         self.model_prefix = model_prefix
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.rate_limit_retry_after = rate_limit_retry_after
+        self.latency = latency
+        self.max_body_bytes = max_body_bytes
+        self.no_json_schema = no_json_schema
+        self.tool_finish = tool_finish
         self.requests: list[RecordedRequest] = []
         self.connections = 0
         self.disconnects = 0
+        self.accepted = 0
+        self.refused = 0
+        self.bad_json_sent = 0
+        self.peak_in_flight = 0
+        self._in_flight = 0
+        self._in_flight_changed = threading.Condition()
+        self._window = RateWindow()
+        self._prompts_seen: collections.Counter[str] = collections.Counter()
+        self._tool_rounds: collections.deque[list[ScriptedCall]] = collections.deque()
         self._port = port
         self._bound_port = 0
         self._lock = threading.Lock()
@@ -82,6 +129,40 @@ class FakeGateway:
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
         self._open: dict[socket.socket, threading.Thread] = {}
+
+    # --- settings checked when assigned -------------------------------------------------------
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not value > 0):
+            raise ValueError("rate_limit must be a number of requests > 0, or None for no limit")
+        self._rate_limit = value
+
+    @property
+    def latency(self) -> float:
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if isinstance(value, bool) or not value >= 0:
+            raise ValueError("latency must be a number of seconds >= 0")
+        self._latency = float(value)
+
+    @property
+    def max_body_bytes(self) -> int | None:
+        return self._max_body_bytes
+
+    @max_body_bytes.setter
+    def max_body_bytes(self, value: int | None) -> None:
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ValueError("max_body_bytes must be a whole number of bytes >= 0, or None")
+        self._max_body_bytes = value
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -196,23 +277,104 @@ class FakeGateway:
         with self._lock:
             self._faults.append([name, checked, count])
 
+    def script_tool_calls(self, rounds: Sequence[Sequence[ScriptedCall]]) -> None:
+        """Queue answers made of tool calls: each round is the calls of one answer, e.g.
+        ``[[("get_weather", {"city": "Paris"})], [("a", {}), ("b", {"x": 1})]]`` (several calls =
+        parallel calls; arguments may also be a raw JSON string, sent as is; an empty round =
+        a text answer). A chat request that declares ``tools`` (and whose ``tool_choice`` is not
+        "none") takes the next round; with none queued the default applies (the first tool is
+        called once, then tool results are quoted in text)."""
+        checked = check_script(rounds)
+        with self._lock:
+            self._tool_rounds.extend(checked)
+
+    @property
+    def pending_tool_rounds(self) -> int:
+        """Scripted tool-call rounds not used yet."""
+        return len(self._tool_rounds)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now."""
+        return self._in_flight
+
+    def wait_for_in_flight(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least `count` requests are being handled at once."""
+        with self._in_flight_changed:
+            return self._in_flight_changed.wait_for(lambda: self._in_flight >= count, timeout)
+
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         """Wait until a client has hung up mid-response (since start or the last `clear`)."""
         return self._disconnected.wait(timeout)
 
     def clear(self) -> None:
-        """Forget recorded requests, queued faults, and the connection/disconnect counters."""
+        """Forget recorded requests, queued faults and tool-call rounds, prompts seen (fail_times),
+        the rate-limit window, and the counters (connections, disconnects, accepted, refused,
+        bad_json_sent, peak_in_flight). Settings stay."""
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._tool_rounds.clear()
+            self._prompts_seen.clear()
+            self._window.reset()
             self.connections = 0
             self.disconnects = 0
+            self.accepted = 0
+            self.refused = 0
+            self.bad_json_sent = 0
+            self.peak_in_flight = self._in_flight
             self._disconnected.clear()
 
     # --- used by the handler -----------------------------------------------------------------
 
     def _defaults(self) -> ServeDefaults:
         return ServeDefaults(self.chunk_chars, self.delay, self.image_shape, self.reasoning_shape)
+
+    def _plan_hooks(self) -> PlanHooks:
+        return PlanHooks(
+            next_tool_round=self._next_tool_round,
+            spend_bad_json=self._spend_bad_json,
+            no_json_schema=self.no_json_schema,
+            tool_finish=self.tool_finish,
+        )
+
+    def _next_tool_round(self) -> list[ScriptedCall] | None:
+        with self._lock:
+            return self._tool_rounds.popleft() if self._tool_rounds else None
+
+    def _spend_bad_json(self, times: int) -> bool:
+        with self._lock:
+            if self.bad_json_sent >= times:
+                return False
+            self.bad_json_sent += 1
+            return True
+
+    def _admit(self) -> float | None:
+        """Count a request in the rate window: None when let through, else seconds to wait."""
+        with self._lock:
+            wait = self._window.admit(self.rate_limit, self.rate_window, time.monotonic())
+            if wait is None:
+                self.accepted += 1
+            else:
+                self.refused += 1
+            return wait
+
+    def _seen_again(self, key: str) -> int:
+        """How many times `key` (a prompt) has been seen, this time included."""
+        with self._lock:
+            self._prompts_seen[key] += 1
+            return self._prompts_seen[key]
+
+    def _begin(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            self._in_flight_changed.notify_all()
+
+    def _end(self) -> None:
+        with self._in_flight_changed:
+            self._in_flight -= 1
+            self._in_flight_changed.notify_all()
 
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.strip().partition(" ")
