@@ -11,12 +11,14 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jsonschema  # installed with nbformat; checks the fake's documents independently
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1615,8 +1617,6 @@ def test_cached_option_adds_prompt_tokens_details(client: httpx.Client) -> None:
 
 # --- structured output (response_format json_schema, the system-message fallback) -------------
 
-import jsonschema  # noqa: E402  (with nbformat; validates the fake's documents independently)
-
 RICH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -1802,3 +1802,171 @@ def test_bad_json_breaks_the_first_schema_answers_then_answers_valid_json(
     plain = chat("no schema", response_format={"type": "json_object"})
     assert client.post("/chat/completions", json=plain).status_code == 200
     assert gw.bad_json_sent == 0  # only schema answers spend it
+
+
+# --- gateway-wide limits: requests per window, latency, body size; per-prompt failures --------
+
+
+def gateway_client(gateway: FakeGateway) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    return httpx.Client(base_url=gateway.base_url, headers=headers, timeout=10, verify=TLS)
+
+
+def test_rate_limit_refuses_over_the_limit_with_retry_after() -> None:
+    with FakeGateway(rate_limit=2, rate_window=60) as gateway, gateway_client(gateway) as c:
+        codes = [c.post("/chat/completions", json=chat()).status_code for _ in range(2)]
+        r = c.get("/models")
+        assert [*codes, r.status_code] == [200, 200, 429]
+        error = r.json()["error"]
+        assert error["type"] == "new_api_error" and error["code"] == "rate_limit_exceeded"
+        assert error["message"].startswith(
+            "You have reached the request limit: at most 2 requests per 60 seconds (request id: "
+        )
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert (gateway.accepted, gateway.refused) == (2, 1)
+        assert [q.status for q in gateway.requests] == [200, 200, 429]
+        gateway.rate_limit_retry_after = False
+        r = c.post("/chat/completions", json=chat(stream=True))
+        assert r.status_code == 429 and "retry-after" not in r.headers
+        gateway.rate_limit = 5  # settable at runtime; refused requests counted in the window too
+        assert [c.get("/models").status_code for _ in range(2)] == [200, 429]
+        gateway.rate_limit = None
+        assert c.get("/models").status_code == 200
+        gateway.clear()
+        gateway.rate_limit = 1
+        assert [c.get("/models").status_code for _ in range(2)] == [200, 429]
+        assert (gateway.accepted, gateway.refused) == (1, 1)
+    with pytest.raises(ValueError, match="rate_limit"):
+        FakeGateway(rate_limit=0)
+
+
+def test_rate_window_counts_every_request_in_fixed_windows() -> None:
+    from ipygemini.testing._limits import RateWindow
+
+    window = RateWindow()
+    assert [window.admit(2, 1.0, t) for t in (10.0, 10.2)] == [None, None]
+    assert window.admit(2, 1.0, 10.25) == pytest.approx(0.75)
+    assert window.admit(2, 1.0, 11.0) is None  # a new window starts with this request
+    assert window.admit(None, 1.0, 11.1) is None
+
+
+def test_latency_holds_64_concurrent_requests_without_blocking_each_other() -> None:
+    results: list[int] = []
+    with FakeGateway(latency=60) as gateway:
+
+        def one(i: int) -> None:
+            with gateway_client(gateway) as c:
+                body = chat(f"row {i}", stream=i % 2 == 0)
+                results.append(c.post("/chat/completions", json=body).status_code)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(64)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert gateway.wait_for_in_flight(64, timeout=20), gateway.in_flight
+            assert results == []  # all 64 are waiting out the latency at the same time
+        finally:
+            gateway.latency = 0  # waiting requests see the change at once
+            for thread in threads:
+                thread.join(20)
+        assert results == [200] * 64
+        assert gateway.peak_in_flight == 64 and gateway.in_flight == 0
+    with pytest.raises(ValueError, match="latency"):
+        FakeGateway(latency=-1)
+
+
+def test_latency_comes_before_the_first_byte_and_stop_ends_it() -> None:
+    gateway = FakeGateway(latency=60).start()
+    try:
+        sock = raw_post(gateway, chat("slow start"))
+        assert gateway.wait_for_in_flight(1)
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # nothing yet: the latency is not over
+        sock.settimeout(10)
+    finally:
+        gateway.stop()
+    assert sock.recv(1) == b""  # stop() ended the waiting request without an answer
+    sock.close()
+
+
+def test_status_directive_in_parallel_non_streamed_rows(client: httpx.Client) -> None:
+    statuses: dict[int, int] = {}
+
+    def row(i: int) -> None:
+        marker = " [fake:status code=503]" if i % 3 == 0 else ""
+        with gateway_client_for(client) as c:
+            statuses[i] = c.post("/chat/completions", json=chat(f"row {i}{marker}")).status_code
+
+    threads = [threading.Thread(target=row, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert statuses == {i: 503 if i % 3 == 0 else 200 for i in range(24)}
+
+
+def gateway_client_for(client: httpx.Client) -> httpx.Client:
+    return httpx.Client(base_url=client.base_url, headers=client.headers, timeout=10, verify=TLS)
+
+
+def test_fail_times_fails_a_prompt_only_the_first_times_it_is_seen(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    body = chat("row 7 [fake:status code=500 fail_times=2]")
+    codes = [client.post("/chat/completions", json=body).status_code for _ in range(4)]
+    assert codes == [500, 500, 200, 200]
+    answer = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert answer["content"] == answer_for(chat("row 7"))
+    other = chat("row 8 [fake:status code=500 fail_times=2]")
+    assert client.post("/chat/completions", json=other).status_code == 500  # counted per prompt
+    cut = chat("row 9 [fake:disconnect after=1 fail_times=1]", stream=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        stream(client, cut)
+    events, _ = stream(client, cut)  # the retry gets the whole answer
+    assert events[-1] == "[DONE]"
+    gw.clear()
+    assert client.post("/chat/completions", json=body).status_code == 500  # clear() forgets
+
+
+def test_fail_times_in_parallel_fails_each_row_once(client: httpx.Client) -> None:
+    rounds: list[dict[int, int]] = [{}, {}]
+
+    def row(i: int, round_: int) -> None:
+        body = chat(f"row {i} [fake:status code=502 fail_times=1]")
+        with gateway_client_for(client) as c:
+            rounds[round_][i] = c.post("/chat/completions", json=body).status_code
+
+    for round_ in (0, 1):
+        threads = [threading.Thread(target=row, args=(i, round_)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert rounds == [dict.fromkeys(range(16), 502), dict.fromkeys(range(16), 200)]
+
+
+def test_max_body_bytes_refuses_larger_bodies_with_413() -> None:
+    with FakeGateway(max_body_bytes=300) as gateway, gateway_client(gateway) as c:
+        small = chat("short")
+        assert c.post("/chat/completions", json=small).status_code == 200
+        big = chat("long " * 100)
+        size = len(json.dumps(big).encode())
+        r = c.post("/chat/completions", content=json.dumps(big).encode())
+        assert r.status_code == 413
+        assert r.json() == {
+            "error": {
+                "message": f"Request body too large: {size} bytes, the limit is 300 bytes "
+                "(max_body_bytes)",
+                "type": "new_api_error",
+                "code": "request_body_too_large",
+            }
+        }
+        assert r.headers["connection"] == "close"
+        chunks = iter([json.dumps(big).encode()[:200], json.dumps(big).encode()[200:]])
+        r = c.post("/chat/completions", content=chunks)  # chunked: no length known up front
+        assert r.status_code == 413
+        assert "more than 300 bytes, the limit is 300 bytes" in r.json()["error"]["message"]
+        assert gateway.requests[-1].status == 413 and gateway.requests[-1].body is None
+        gateway.max_body_bytes = None
+        assert c.post("/chat/completions", json=big).status_code == 200

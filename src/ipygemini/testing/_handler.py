@@ -43,9 +43,11 @@ class _Aborted(Exception):
 
 
 class GatewayServer(ThreadingHTTPServer):
-    """One thread per connection; `FakeGateway` runs its accept loop."""
+    """One thread per connection (no pool, no cap); `FakeGateway` runs its accept loop. The
+    listen backlog is large enough for bursts of a few hundred simultaneous connections."""
 
     daemon_threads = True
+    request_queue_size = 512
     timeout = 0.0  # handle_request() must never block: the accept loop selects first
 
     def __init__(self, address: tuple[str, int], gateway: FakeGateway) -> None:

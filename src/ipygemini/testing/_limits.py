@@ -50,7 +50,8 @@ def too_large(limit: int, size: int | None) -> GatewayError:
     """The 413 for a request body over `limit` bytes (`size` None: chunked, size unknown)."""
     has = f"{size} bytes" if size is not None else f"more than {limit} bytes"
     message = f"Request body too large: {has}, the limit is {limit} bytes (max_body_bytes)"
-    return GatewayError(413, error_body(message, "new_api_error", "request_body_too_large"))
+    body = error_body(message, "new_api_error", "request_body_too_large")
+    return GatewayError(413, body, {"Connection": "close"})  # the unread body is left behind
 
 
 class BodyTooLarge(Exception):
