@@ -1970,3 +1970,293 @@ def test_max_body_bytes_refuses_larger_bodies_with_413() -> None:
         assert gateway.requests[-1].status == 413 and gateway.requests[-1].body is None
         gateway.max_body_bytes = None
         assert c.post("/chat/completions", json=big).status_code == 200
+
+
+# --- tool calls ---------------------------------------------------------------------------------
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+                "unit": {"type": "string", "enum": ["C", "F"]},
+            },
+            "required": ["city", "days"],
+        },
+    },
+}
+CLOCK_TOOL = {"type": "function", "function": {"name": "get_time"}}
+
+
+def tool_deltas(events: list[Any]) -> list[dict[str, Any]]:
+    return [
+        call
+        for e in events
+        if isinstance(e, dict)
+        for c in e.get("choices") or []
+        for call in c["delta"].get("tool_calls") or []
+    ]
+
+
+def streamed_calls(events: list[Any]) -> list[dict[str, Any]]:
+    """The tool calls of a stream put together by index, as a client does."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in tool_deltas(events):
+        call = calls.setdefault(delta["index"], {"arguments": ""})
+        for key in ("id", "type", "extra_content"):
+            if key in delta:
+                call[key] = delta[key]
+        function = delta.get("function") or {}
+        if "name" in function:
+            call["name"] = function["name"]
+        call["arguments"] += function.get("arguments", "")
+    return [calls[i] for i in sorted(calls)]
+
+
+def finish_reasons(events: list[Any]) -> list[str]:
+    return [
+        c["finish_reason"]
+        for e in events
+        if isinstance(e, dict)
+        for c in e.get("choices") or []
+        if c["finish_reason"]
+    ]
+
+
+def test_default_tool_call_non_streamed(client: httpx.Client) -> None:
+    body = chat("What is the weather in Paris?", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    message = choice["message"]
+    assert message["content"] is None and choice["finish_reason"] == "stop"
+    [call] = message["tool_calls"]
+    assert set(call) == {"id", "type", "function"}  # no signature for Gemini 2.5
+    assert call["type"] == "function" and call["id"].startswith("call_")
+    assert call["function"]["name"] == "get_weather"
+    arguments = json.loads(call["function"]["arguments"])
+    jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])
+    assert set(arguments["city"].split()) <= set(
+        "What is the weather in Paris? get_weather".split()
+    )
+    assert client.post("/chat/completions", json=body).json()["choices"][0]["message"] == message
+
+
+def test_default_tool_call_streamed_in_pieces(client: httpx.Client) -> None:
+    body = chat("Weather in Oslo?", tools=[WEATHER_TOOL])
+    whole = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    events, _ = stream(client, body)
+    deltas = tool_deltas(events)
+    first = deltas[0]
+    assert first == {
+        "index": 0,
+        "id": whole["tool_calls"][0]["id"],
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
+    pieces = [d["function"]["arguments"] for d in deltas[1:]]
+    assert len(pieces) >= 2 and all(set(d) == {"index", "function"} for d in deltas[1:])
+    assert "".join(pieces) == whole["tool_calls"][0]["function"]["arguments"]
+    assert joined(events) == ""
+    assert finish_reasons(events) == ["stop"]
+    assert events[-2]["usage"]["completion_tokens"] > 0 and events[-1] == "[DONE]"
+    events, _ = stream(
+        client, {**body, "messages": [{"role": "user", "content": "x [fake:finish=tool_calls]"}]}
+    )
+    assert finish_reasons(events) == ["tool_calls"]
+    with FakeGateway(tool_finish="tool_calls") as gateway, gateway_client(gateway) as c:
+        r = c.post("/chat/completions", json=body)
+        assert r.json()["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_tool_results_are_quoted_in_text(client: httpx.Client) -> None:
+    body = chat("Weather in Rome?", tools=[WEATHER_TOOL])
+    call = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    result = {"role": "tool", "tool_call_id": call["tool_calls"][0]["id"], "content": "Sunny, 24 C"}
+    follow = {**body, "messages": [*body["messages"], call, result]}
+    r = client.post("/chat/completions", json=follow)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "The tool said: Sunny, 24 C"
+    assert "tool_calls" not in r.json()["choices"][0]["message"]
+    assert answer_for(follow) == "The tool said: Sunny, 24 C"
+    events, _ = stream(client, follow)
+    assert joined(events) == "The tool said: Sunny, 24 C" and not tool_deltas(events)
+    later = {**follow, "messages": [*follow["messages"], {"role": "user", "content": "And?"}]}
+    assert answer_for(later).startswith("**Offline answer**")  # a tool message came already
+
+
+def test_scripted_rounds_with_parallel_calls(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.script_tool_calls(
+        [
+            [("get_weather", {"city": "Paris", "days": 2})],
+            [("get_time", {}), ("get_weather", '{"city": "Oslo"')],  # raw (broken) JSON as is
+            [],
+        ]
+    )
+    assert gw.pending_tool_rounds == 3
+    assert client.post("/chat/completions", json=chat("no tools")).status_code == 200
+    assert gw.pending_tool_rounds == 3  # only requests that declare tools take a round
+    body = chat("Go", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    [call] = client.post("/chat/completions", json=body).json()["choices"][0]["message"][
+        "tool_calls"
+    ]
+    assert (call["function"]["name"], json.loads(call["function"]["arguments"])) == (
+        "get_weather",
+        {"city": "Paris", "days": 2},
+    )
+    events, _ = stream(client, body)
+    calls = streamed_calls(events)
+    assert [(c["name"], c["arguments"]) for c in calls] == [
+        ("get_time", "{}"),
+        ("get_weather", '{"city": "Oslo"'),
+    ]
+    assert len({c["id"] for c in calls}) == 2
+    assert {d["index"] for d in tool_deltas(events)} == {0, 1}
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert text["content"].startswith("**Offline answer**") and gw.pending_tool_rounds == 0
+    assert (
+        "tool_calls" in client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    )
+    gw.script_tool_calls([[("a", {})]])
+    gw.clear()
+    assert gw.pending_tool_rounds == 0
+    for bad in ([("", {})], [("f", 3)], ["f"], "f"):
+        with pytest.raises(ValueError, match="round 0"):
+            gw.script_tool_calls([bad])  # type: ignore[list-item]
+
+
+def test_tool_choice(client: httpx.Client) -> None:
+    tools = [WEATHER_TOOL, CLOCK_TOOL]
+    none = chat("Weather?", tools=tools, tool_choice="none")
+    assert client.post("/chat/completions", json=none).json()["choices"][0]["message"]["content"]
+    named = chat(
+        "Time?", tools=tools, tool_choice={"type": "function", "function": {"name": "get_time"}}
+    )
+    [call] = client.post("/chat/completions", json=named).json()["choices"][0]["message"][
+        "tool_calls"
+    ]
+    assert call["function"] == {"name": "get_time", "arguments": "{}"}
+
+
+@pytest.mark.parametrize(
+    ("tools", "fragment"),
+    [
+        ({"type": "function"}, "tools must be an array"),
+        ([{"type": "function", "function": {}}], "tools[0] must be"),
+        ([{"type": "retrieval"}], "tools[0] must be"),
+    ],
+)
+def test_malformed_tools_are_400(client: httpx.Client, tools: Any, fragment: str) -> None:
+    r = client.post("/chat/completions", json=chat("x", tools=tools))
+    assert r.status_code == 400 and fragment in r.json()["error"]["message"]
+
+
+def test_tool_messages_must_answer_a_call_of_the_previous_assistant_message(
+    client: httpx.Client,
+) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    assistant = {"role": "assistant", "content": None, "tool_calls": [call]}
+    user = {"role": "user", "content": "hi"}
+    ok = {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+    body = chat("x", tools=[CLOCK_TOOL])
+    body["messages"] = [user, assistant, ok]
+    assert client.post("/chat/completions", json=body).status_code == 200
+    for tool_message, fragment in [
+        ({"role": "tool", "content": "done"}, "messages[2] (role tool) needs a tool_call_id"),
+        (
+            {"role": "tool", "tool_call_id": "call_2", "content": "done"},
+            "messages[2].tool_call_id 'call_2' matches no tool call of the previous assistant",
+        ),
+    ]:
+        body["messages"] = [user, assistant, tool_message]
+        r = client.post("/chat/completions", json=body)
+        assert r.status_code == 400 and fragment in r.json()["error"]["message"], r.text
+    body["messages"] = [user, {"role": "tool", "tool_call_id": "call_1", "content": "?"}]
+    assert client.post("/chat/completions", json=body).status_code == 400
+
+
+def test_gemini_3_thought_signatures_must_come_back_unchanged(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    gw.script_tool_calls([[("get_weather", {"city": "Paris"}), ("get_time", {})]])
+    body = chat("Weather?", model="gemini-3-pro-preview", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    events, _ = stream(client, body)
+    firsts = [d for d in tool_deltas(events) if "id" in d]
+    signatures = [d["extra_content"]["google"]["thought_signature"] for d in firsts]
+    assert len(set(signatures)) == 2 and all(
+        re.fullmatch(r"[A-Za-z0-9+/=]{40,}", s) for s in signatures
+    )
+    assert all("extra_content" not in d for d in tool_deltas(events) if "id" not in d)
+    calls = streamed_calls(events)
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+                "extra_content": c["extra_content"],
+            }
+            for c in calls
+        ],
+    }
+    results = [
+        {"role": "tool", "tool_call_id": c["id"], "content": f"{c['name']} ok"} for c in calls
+    ]
+    follow = {**body, "messages": [*body["messages"], assistant, *results]}
+    r = client.post("/chat/completions", json=follow)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == (
+        "The tools said:\n- get_weather: get_weather ok\n- get_time: get_time ok"
+    )
+    assert gw.requests[-1].thought_signatures == signatures
+    missing = json.loads(json.dumps(follow))
+    del missing["messages"][1]["tool_calls"][1]["extra_content"]
+    r = client.post("/chat/completions", json=missing)
+    assert r.status_code == 400
+    assert r.json() == [
+        {
+            "error": {
+                "code": 400,
+                "message": "Function call is missing a thought_signature in functionCall parts. "
+                "This is required for tools to work correctly, and missing thought_signature may "
+                "lead to degraded model performance. Additional data, function call "
+                "`default_api:get_time` , position 2. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ]
+    changed = json.loads(json.dumps(follow))
+    changed["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"] = "AAAA"
+    r = client.post("/chat/completions", json=changed)
+    assert (
+        r.status_code == 400 and r.json()[0]["error"]["message"] == "Corrupted thought signature."
+    )
+    earlier = {
+        **missing,
+        "messages": [
+            *missing["messages"],
+            {"role": "assistant", "content": "x"},
+            {"role": "user", "content": "next"},
+        ],
+    }
+    assert client.post("/chat/completions", json=earlier).status_code == 200  # current turn only
+    on_25 = {**missing, "model": "gemini-2.5-flash"}
+    assert client.post("/chat/completions", json=on_25).status_code == 200
+
+
+def test_gemini_3_non_streamed_calls_carry_signatures(client: httpx.Client) -> None:
+    body = chat("Weather?", model="gemini-3-pro-preview", tools=[WEATHER_TOOL])
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    [call] = message["tool_calls"]
+    assert isinstance(call["extra_content"]["google"]["thought_signature"], str)
+    result = {"role": "tool", "tool_call_id": call["id"], "content": "rain"}
+    follow = {**body, "messages": [*body["messages"], message, result]}
+    assert client.post("/chat/completions", json=follow).status_code == 200
