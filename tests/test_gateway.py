@@ -1217,6 +1217,31 @@ def test_command_line_serves_until_interrupted(plain: httpx.Client) -> None:
             proc.wait()
 
 
+def test_command_line_limits_and_help(plain: httpx.Client) -> None:
+    command = [sys.executable, "-m", "ipygemini.testing"]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True)
+    for flag in ("--rate-limit", "--rate-window", "--no-retry-after", "--latency"):
+        assert flag in shown.stdout
+    for flag in ("--max-body-bytes", "--no-json-schema", "--tool-finish"):
+        assert flag in shown.stdout
+    limits = ["--rate-limit", "1", "--rate-window", "60", "--no-retry-after"]
+    limits += ["--max-body-bytes", "1000", "--no-json-schema", "--tool-finish", "tool_calls"]
+    proc = subprocess.Popen([*command, "--port", "0", *limits], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", proc.stdout.readline())
+        assert match
+        auth = {"Authorization": "Bearer fake-key"}
+        body = chat("x", response_format=schema_format({"type": "object"}))
+        r = plain.post(match.group(1) + "/chat/completions", json=body, headers=auth)
+        assert r.status_code == 400 and "json_schema is not supported" in r.text
+        r = plain.get(match.group(1) + "/models", headers=auth)
+        assert r.status_code == 429 and "retry-after" not in r.headers
+    finally:
+        proc.send_signal(__import__("signal").SIGINT)
+        proc.wait(timeout=5)
+
+
 # --- raw-socket helpers: the bytes after [DONE] are what these faults are about ---------------
 
 
