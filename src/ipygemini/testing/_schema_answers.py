@@ -67,13 +67,13 @@ def _schema_in_text(text: str) -> Mapping[str, Any] | None:
 class _Maker:
     """Builds one document; every choice is a hash of (prompt, path in the document)."""
 
-    def __init__(self, root: Mapping[str, Any], prompt: str) -> None:
+    def __init__(self, root: Mapping[str, Any], prompt: str, seed: str = "") -> None:
         self.root = root
-        self.prompt = prompt
+        self.seed = f"{prompt}\x00{seed}"
         self.words = prompt.split() or list(_FALLBACK_WORDS)
 
     def number(self, path: str, salt: str = "") -> int:
-        digest = hashlib.sha256(f"{self.prompt}\x00{path}\x00{salt}".encode()).digest()
+        digest = hashlib.sha256(f"{self.seed}\x00{path}\x00{salt}".encode()).digest()
         return int.from_bytes(digest[:8], "big")
 
     def resolve(self, schema: Any, depth: int) -> Any:
@@ -234,10 +234,11 @@ def _merge(parts: Sequence[Any]) -> dict[str, Any]:
     return merged
 
 
-def document_for(schema: Mapping[str, Any], prompt: str) -> Any:
+def document_for(schema: Mapping[str, Any], prompt: str, seed: str = "") -> Any:
     """A JSON value valid for `schema`: every property filled (nullable ones too), strings made
-    of the prompt's words, numbers/enums/array lengths (1-3) picked by hashing the prompt."""
-    return _Maker(schema, prompt).value(schema, "$")
+    of the prompt's words, numbers/enums/array lengths (1-3) picked by hashing the prompt (and
+    `seed`)."""
+    return _Maker(schema, prompt, seed).value(schema, "$")
 
 
 def break_document(document: Any, schema: Mapping[str, Any]) -> Any:

@@ -195,7 +195,7 @@ def plan_tool_calls(
             if tool_name == wanted:
                 name, parameters = tool_name, tool_parameters
         schema = parameters or {"type": "object", "properties": {}}
-        scripted = [(name, _as_object(document_for(schema, f"{prompt} {name}".strip())))]
+        scripted = [(name, _as_object(document_for(schema, prompt, seed=name)))]
     signed = signs_tool_calls(body.get("model"))
     planned = []
     for index, (name, arguments) in enumerate(scripted):
