@@ -11,12 +11,14 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jsonschema  # installed with nbformat; checks the fake's documents independently
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1215,6 +1217,31 @@ def test_command_line_serves_until_interrupted(plain: httpx.Client) -> None:
             proc.wait()
 
 
+def test_command_line_limits_and_help(plain: httpx.Client) -> None:
+    command = [sys.executable, "-m", "ipygemini.testing"]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True)
+    for flag in ("--rate-limit", "--rate-window", "--no-retry-after", "--latency"):
+        assert flag in shown.stdout
+    for flag in ("--max-body-bytes", "--no-json-schema", "--tool-finish"):
+        assert flag in shown.stdout
+    limits = ["--rate-limit", "1", "--rate-window", "60", "--no-retry-after"]
+    limits += ["--max-body-bytes", "1000", "--no-json-schema", "--tool-finish", "tool_calls"]
+    proc = subprocess.Popen([*command, "--port", "0", *limits], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", proc.stdout.readline())
+        assert match
+        auth = {"Authorization": "Bearer fake-key"}
+        body = chat("x", response_format=schema_format({"type": "object"}))
+        r = plain.post(match.group(1) + "/chat/completions", json=body, headers=auth)
+        assert r.status_code == 400 and "json_schema is not supported" in r.text
+        r = plain.get(match.group(1) + "/models", headers=auth)
+        assert r.status_code == 429 and "retry-after" not in r.headers
+    finally:
+        proc.send_signal(__import__("signal").SIGINT)
+        proc.wait(timeout=5)
+
+
 # --- raw-socket helpers: the bytes after [DONE] are what these faults are about ---------------
 
 
@@ -1611,3 +1638,648 @@ def test_cached_option_adds_prompt_tokens_details(client: httpx.Client) -> None:
     assert usage["prompt_tokens_details"] == {"cached_tokens": 42}
     events, _ = stream(client, chat("x"), headers={"X-Fake-Fault": "cached=7"})
     assert events[-2]["usage"]["prompt_tokens_details"] == {"cached_tokens": 7}
+
+
+# --- structured output (response_format json_schema, the system-message fallback) -------------
+
+RICH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "minLength": 3},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "price": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+        "mood": {"type": "string", "enum": ["calm", "busy", "odd"]},
+        "kind": {"const": "review"},
+        "open": {"type": "boolean"},
+        "note": {"type": ["string", "null"]},
+        "when": {"type": "string", "format": "date-time"},
+        "day": {"type": "string", "format": "date"},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+        "author": {"$ref": "#/$defs/person"},
+        "editor": {"anyOf": [{"$ref": "#/$defs/person"}, {"type": "null"}]},
+        "scores": {"type": "array", "items": {"type": "number", "minimum": -1, "maximum": 1}},
+    },
+    "required": ["title", "rating", "price", "mood", "kind", "tags", "author"],
+    "$defs": {
+        "person": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+        }
+    },
+}
+
+
+def schema_format(schema: Any, name: str = "review") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def test_schema_answers_are_valid_deterministic_and_made_from_the_prompt(
+    client: httpx.Client,
+) -> None:
+    prompt = "Review the little bakery on Elm Street [fake:chunk_chars=5]"
+    body = chat(prompt, response_format=schema_format(RICH_SCHEMA))
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    text = r.json()["choices"][0]["message"]["content"]
+    doc = json.loads(text)
+    jsonschema.validate(doc, RICH_SCHEMA)
+    assert set(doc) == set(RICH_SCHEMA["properties"])  # optional and nullable fields are filled
+    assert doc["note"] is not None and doc["editor"] is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["when"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", doc["day"])
+    words = set("Review the little bakery on Elm Street".split())
+    assert set(doc["title"].split()) <= words and set(doc["author"]["name"].split()) <= words
+    assert 1 <= len(doc["tags"]) <= 3
+    assert text == answer_for(body)
+    assert client.post("/chat/completions", json=body).json() | {"created": 0, "id": ""} == (
+        r.json() | {"created": 0, "id": ""}
+    )
+    events, _ = stream(client, body)
+    assert joined(events) == text
+    assert sum(1 for e in events if isinstance(e, dict) and joined([e])) > 3  # streamed in pieces
+    other = answer_for(
+        chat("A different prompt altogether", response_format=body["response_format"])
+    )
+    assert other != text
+    jsonschema.validate(json.loads(other), RICH_SCHEMA)
+
+
+json_leaf = st.sampled_from(
+    [
+        {"type": "string"},
+        {"type": "integer"},
+        {"type": "integer", "minimum": 3, "maximum": 4},
+        {"type": "number", "minimum": 0.5, "maximum": 0.75},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": ["integer", "null"]},
+        {"type": "string", "enum": ["a", "b", "c"]},
+        {"enum": [1, "two", None]},
+        {"type": "string", "maxLength": 4},
+        {"type": "string", "minLength": 30},
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "time"},
+    ]
+)
+json_schemas = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.builds(
+            lambda props, n: {
+                "type": "object",
+                "properties": props,
+                "required": sorted(props)[:n],
+            },
+            st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), inner, max_size=4),
+            st.integers(0, 4),
+        ),
+        st.builds(lambda items: {"type": "array", "items": items}, inner),
+        st.builds(
+            lambda items, lo: {"type": "array", "items": items, "minItems": lo, "maxItems": lo + 1},
+            inner,
+            st.integers(0, 4),
+        ),
+        st.builds(lambda a, b: {"anyOf": [a, b]}, inner, inner),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(schema=json_schemas, prompt=st.text(max_size=40))
+def test_schema_answers_are_valid_for_any_schema(schema: dict[str, Any], prompt: str) -> None:
+    body = chat(prompt.replace("[", "("), response_format=schema_format(schema))
+    jsonschema.validate(json.loads(answer_for(body)), schema)
+
+
+def test_schema_in_the_system_message_is_followed(client: httpx.Client) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    system = (
+        "Answer with one JSON object only, no prose and no code fence, that follows this "
+        "JSON Schema:\n" + json.dumps(schema) + "\nThanks."
+    )
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Paris facts"}]
+    for extra in ({"response_format": {"type": "json_object"}}, {}):
+        body = {"model": "gemini-2.5-flash", "messages": messages, **extra}
+        text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+        jsonschema.validate(json.loads(text["content"]), schema)
+        events, _ = stream(client, body)
+        assert joined(events) == text["content"]
+    as_text = {
+        "model": "gemini-2.5-flash",
+        "messages": messages,
+        "response_format": {"type": "text"},
+    }
+    assert answer_for(as_text).startswith("**Offline answer**")
+    unparsable = [{"role": "system", "content": "Follow the JSON Schema {not json"}, messages[1]]
+    assert answer_for({"model": "gemini-2.5-flash", "messages": unparsable}).startswith("**Off")
+
+
+def test_no_json_schema_refuses_json_schema_but_not_json_mode(client: httpx.Client) -> None:
+    body = chat("shape it", response_format=schema_format(RICH_SCHEMA))
+    with FakeGateway(no_json_schema=True) as gateway:
+        url = gateway.base_url + "/chat/completions"
+        auth = {"Authorization": f"Bearer {gateway.api_key}"}
+        r = client.post(url, json={**body, "stream": True}, headers=auth)
+        assert r.status_code == 400
+        assert r.json() == {
+            "error": {
+                "message": "response_format type json_schema is not supported",
+                "type": "invalid_request_error",
+                "param": "response_format",
+                "code": "unsupported_response_format",
+            }
+        }
+        json_mode = chat("shape it", response_format={"type": "json_object"})
+        assert client.post(url, json=json_mode, headers=auth).status_code == 200
+        gateway.no_json_schema = False
+        assert client.post(url, json=body, headers=auth).status_code == 200
+    r = client.post("/chat/completions", json=body, headers={"X-Fake-Fault": "no_json_schema"})
+    assert r.json()["error"]["message"] == "response_format type json_schema is not supported"
+    assert client.post("/chat/completions", json=body).status_code == 200
+
+
+def test_bad_json_breaks_the_first_schema_answers_then_answers_valid_json(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    fmt = schema_format(RICH_SCHEMA)
+    body = chat("Review the bakery [fake:bad_json]", response_format=fmt)
+    first = json.loads(
+        client.post("/chat/completions", json=body).json()["choices"][0]["message"]["content"]
+    )
+    assert "title" not in first  # the first required field is left out
+    with pytest.raises(jsonschema.ValidationError, match="'title' is a required property"):
+        jsonschema.validate(first, RICH_SCHEMA)
+    assert gw.bad_json_sent == 1
+    events, _ = stream(client, body)
+    jsonschema.validate(json.loads(joined(events)), RICH_SCHEMA)  # times=1 per gateway: spent
+    gw.clear()
+    body = chat("Review the bakery [fake:bad_json times=2]", response_format=fmt)
+    broken = [joined(stream(client, body)[0]) for _ in range(3)]
+    assert ["title" in json.loads(text) for text in broken] == [False, False, True]
+    gw.clear()
+    gw.push_fault("bad_json")
+    plain = chat("no schema", response_format={"type": "json_object"})
+    assert client.post("/chat/completions", json=plain).status_code == 200
+    assert gw.bad_json_sent == 0  # only schema answers spend it
+
+
+# --- gateway-wide limits: requests per window, latency, body size; per-prompt failures --------
+
+
+def gateway_client(gateway: FakeGateway) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    return httpx.Client(base_url=gateway.base_url, headers=headers, timeout=10, verify=TLS)
+
+
+def test_rate_limit_refuses_over_the_limit_with_retry_after() -> None:
+    with FakeGateway(rate_limit=2, rate_window=60) as gateway, gateway_client(gateway) as c:
+        codes = [c.post("/chat/completions", json=chat()).status_code for _ in range(2)]
+        r = c.get("/models")
+        assert [*codes, r.status_code] == [200, 200, 429]
+        error = r.json()["error"]
+        assert error["type"] == "new_api_error" and error["code"] == "rate_limit_exceeded"
+        assert error["message"].startswith(
+            "You have reached the request limit: at most 2 requests per 60 seconds (request id: "
+        )
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert (gateway.accepted, gateway.refused) == (2, 1)
+        assert [q.status for q in gateway.requests] == [200, 200, 429]
+        gateway.rate_limit_retry_after = False
+        r = c.post("/chat/completions", json=chat(stream=True))
+        assert r.status_code == 429 and "retry-after" not in r.headers
+        gateway.rate_limit = 5  # settable at runtime; refused requests counted in the window too
+        assert [c.get("/models").status_code for _ in range(2)] == [200, 429]
+        gateway.rate_limit = None
+        assert c.get("/models").status_code == 200
+        gateway.clear()
+        gateway.rate_limit = 1
+        assert [c.get("/models").status_code for _ in range(2)] == [200, 429]
+        assert (gateway.accepted, gateway.refused) == (1, 1)
+    with pytest.raises(ValueError, match="rate_limit"):
+        FakeGateway(rate_limit=0)
+
+
+def test_rate_window_counts_every_request_in_fixed_windows() -> None:
+    from ipygemini.testing._limits import RateWindow
+
+    window = RateWindow()
+    assert [window.admit(2, 1.0, t) for t in (10.0, 10.2)] == [None, None]
+    assert window.admit(2, 1.0, 10.25) == pytest.approx(0.75)
+    assert window.admit(2, 1.0, 11.0) is None  # a new window starts with this request
+    assert window.admit(None, 1.0, 11.1) is None
+
+
+def test_latency_holds_64_concurrent_requests_without_blocking_each_other() -> None:
+    results: list[int] = []
+    with FakeGateway(latency=60) as gateway:
+
+        def one(i: int) -> None:
+            with gateway_client(gateway) as c:
+                body = chat(f"row {i}", stream=i % 2 == 0)
+                results.append(c.post("/chat/completions", json=body).status_code)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(64)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert gateway.wait_for_in_flight(64, timeout=20), gateway.in_flight
+            assert results == []  # all 64 are waiting out the latency at the same time
+        finally:
+            gateway.latency = 0  # waiting requests see the change at once
+            for thread in threads:
+                thread.join(20)
+        assert results == [200] * 64
+        assert gateway.peak_in_flight == 64 and gateway.in_flight == 0
+    with pytest.raises(ValueError, match="latency"):
+        FakeGateway(latency=-1)
+
+
+def test_latency_comes_before_the_first_byte_and_stop_ends_it() -> None:
+    gateway = FakeGateway(latency=60).start()
+    try:
+        sock = raw_post(gateway, chat("slow start"))
+        assert gateway.wait_for_in_flight(1)
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # nothing yet: the latency is not over
+        sock.settimeout(10)
+    finally:
+        gateway.stop()
+    assert sock.recv(1) == b""  # stop() ended the waiting request without an answer
+    sock.close()
+
+
+def test_status_directive_in_parallel_non_streamed_rows(client: httpx.Client) -> None:
+    statuses: dict[int, int] = {}
+
+    def row(i: int) -> None:
+        marker = " [fake:status code=503]" if i % 3 == 0 else ""
+        with gateway_client_for(client) as c:
+            statuses[i] = c.post("/chat/completions", json=chat(f"row {i}{marker}")).status_code
+
+    threads = [threading.Thread(target=row, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert statuses == {i: 503 if i % 3 == 0 else 200 for i in range(24)}
+
+
+def gateway_client_for(client: httpx.Client) -> httpx.Client:
+    return httpx.Client(base_url=client.base_url, headers=client.headers, timeout=10, verify=TLS)
+
+
+def test_fail_times_fails_a_prompt_only_the_first_times_it_is_seen(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    body = chat("row 7 [fake:status code=500 fail_times=2]")
+    codes = [client.post("/chat/completions", json=body).status_code for _ in range(4)]
+    assert codes == [500, 500, 200, 200]
+    answer = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert answer["content"] == answer_for(chat("row 7"))
+    other = chat("row 8 [fake:status code=500 fail_times=2]")
+    assert client.post("/chat/completions", json=other).status_code == 500  # counted per prompt
+    cut = chat("row 9 [fake:disconnect after=1 fail_times=1]", stream=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        stream(client, cut)
+    events, _ = stream(client, cut)  # the retry gets the whole answer
+    assert events[-1] == "[DONE]"
+    gw.clear()
+    assert client.post("/chat/completions", json=body).status_code == 500  # clear() forgets
+
+
+def test_fail_times_in_parallel_fails_each_row_once(client: httpx.Client) -> None:
+    rounds: list[dict[int, int]] = [{}, {}]
+
+    def row(i: int, round_: int) -> None:
+        body = chat(f"row {i} [fake:status code=502 fail_times=1]")
+        with gateway_client_for(client) as c:
+            rounds[round_][i] = c.post("/chat/completions", json=body).status_code
+
+    for round_ in (0, 1):
+        threads = [threading.Thread(target=row, args=(i, round_)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    assert rounds == [dict.fromkeys(range(16), 502), dict.fromkeys(range(16), 200)]
+
+
+def test_max_body_bytes_refuses_larger_bodies_with_413() -> None:
+    with FakeGateway(max_body_bytes=300) as gateway, gateway_client(gateway) as c:
+        small = chat("short")
+        assert c.post("/chat/completions", json=small).status_code == 200
+        big = chat("long " * 100)
+        size = len(json.dumps(big).encode())
+        r = c.post("/chat/completions", content=json.dumps(big).encode())
+        assert r.status_code == 413
+        assert r.json() == {
+            "error": {
+                "message": f"Request body too large: {size} bytes, the limit is 300 bytes "
+                "(max_body_bytes)",
+                "type": "new_api_error",
+                "code": "request_body_too_large",
+            }
+        }
+        assert r.headers["connection"] == "close"
+        chunks = iter([json.dumps(big).encode()[:200], json.dumps(big).encode()[200:]])
+        r = c.post("/chat/completions", content=chunks)  # chunked: no length known up front
+        assert r.status_code == 413
+        assert "more than 300 bytes, the limit is 300 bytes" in r.json()["error"]["message"]
+        assert gateway.requests[-1].status == 413 and gateway.requests[-1].body is None
+        gateway.max_body_bytes = None
+        assert c.post("/chat/completions", json=big).status_code == 200
+
+
+# --- tool calls ---------------------------------------------------------------------------------
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+                "unit": {"type": "string", "enum": ["C", "F"]},
+            },
+            "required": ["city", "days"],
+        },
+    },
+}
+CLOCK_TOOL = {"type": "function", "function": {"name": "get_time"}}
+
+
+def tool_deltas(events: list[Any]) -> list[dict[str, Any]]:
+    return [
+        call
+        for e in events
+        if isinstance(e, dict)
+        for c in e.get("choices") or []
+        for call in c["delta"].get("tool_calls") or []
+    ]
+
+
+def streamed_calls(events: list[Any]) -> list[dict[str, Any]]:
+    """The tool calls of a stream put together by index, as a client does."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in tool_deltas(events):
+        call = calls.setdefault(delta["index"], {"arguments": ""})
+        for key in ("id", "type", "extra_content"):
+            if key in delta:
+                call[key] = delta[key]
+        function = delta.get("function") or {}
+        if "name" in function:
+            call["name"] = function["name"]
+        call["arguments"] += function.get("arguments", "")
+    return [calls[i] for i in sorted(calls)]
+
+
+def finish_reasons(events: list[Any]) -> list[str]:
+    return [
+        c["finish_reason"]
+        for e in events
+        if isinstance(e, dict)
+        for c in e.get("choices") or []
+        if c["finish_reason"]
+    ]
+
+
+def test_default_tool_call_non_streamed(client: httpx.Client) -> None:
+    body = chat("What is the weather in Paris?", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    r = client.post("/chat/completions", json=body)
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    message = choice["message"]
+    assert message["content"] is None and choice["finish_reason"] == "stop"
+    [call] = message["tool_calls"]
+    assert set(call) == {"id", "type", "function"}  # no signature for Gemini 2.5
+    assert call["type"] == "function" and call["id"].startswith("call_")
+    assert call["function"]["name"] == "get_weather"
+    arguments = json.loads(call["function"]["arguments"])
+    jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])
+    assert set(arguments["city"].split()) <= set("What is the weather in Paris?".split())
+    assert client.post("/chat/completions", json=body).json()["choices"][0]["message"] == message
+
+
+def test_default_tool_call_streamed_in_pieces(client: httpx.Client) -> None:
+    body = chat("Weather in Oslo?", tools=[WEATHER_TOOL])
+    whole = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    events, _ = stream(client, body)
+    deltas = tool_deltas(events)
+    first = deltas[0]
+    assert first == {
+        "index": 0,
+        "id": whole["tool_calls"][0]["id"],
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
+    pieces = [d["function"]["arguments"] for d in deltas[1:]]
+    assert len(pieces) >= 2 and all(set(d) == {"index", "function"} for d in deltas[1:])
+    assert "".join(pieces) == whole["tool_calls"][0]["function"]["arguments"]
+    assert joined(events) == ""
+    assert finish_reasons(events) == ["stop"]
+    assert events[-2]["usage"]["completion_tokens"] > 0 and events[-1] == "[DONE]"
+    events, _ = stream(
+        client, {**body, "messages": [{"role": "user", "content": "x [fake:finish=tool_calls]"}]}
+    )
+    assert finish_reasons(events) == ["tool_calls"]
+    with FakeGateway(tool_finish="tool_calls") as gateway, gateway_client(gateway) as c:
+        r = c.post("/chat/completions", json=body)
+        assert r.json()["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_tool_results_are_quoted_in_text(client: httpx.Client) -> None:
+    body = chat("Weather in Rome?", tools=[WEATHER_TOOL])
+    call = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    result = {"role": "tool", "tool_call_id": call["tool_calls"][0]["id"], "content": "Sunny, 24 C"}
+    follow = {**body, "messages": [*body["messages"], call, result]}
+    r = client.post("/chat/completions", json=follow)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "The tool said: Sunny, 24 C"
+    assert "tool_calls" not in r.json()["choices"][0]["message"]
+    assert answer_for(follow) == "The tool said: Sunny, 24 C"
+    events, _ = stream(client, follow)
+    assert joined(events) == "The tool said: Sunny, 24 C" and not tool_deltas(events)
+    later = {**follow, "messages": [*follow["messages"], {"role": "user", "content": "And?"}]}
+    assert answer_for(later).startswith("**Offline answer**")  # a tool message came already
+
+
+def test_scripted_rounds_with_parallel_calls(gw: FakeGateway, client: httpx.Client) -> None:
+    gw.script_tool_calls(
+        [
+            [("get_weather", {"city": "Paris", "days": 2})],
+            [("get_time", {}), ("get_weather", '{"city": "Oslo"')],  # raw (broken) JSON as is
+            [],
+        ]
+    )
+    assert gw.pending_tool_rounds == 3
+    assert client.post("/chat/completions", json=chat("no tools")).status_code == 200
+    assert gw.pending_tool_rounds == 3  # only requests that declare tools take a round
+    body = chat("Go", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    [call] = client.post("/chat/completions", json=body).json()["choices"][0]["message"][
+        "tool_calls"
+    ]
+    assert (call["function"]["name"], json.loads(call["function"]["arguments"])) == (
+        "get_weather",
+        {"city": "Paris", "days": 2},
+    )
+    events, _ = stream(client, body)
+    calls = streamed_calls(events)
+    assert [(c["name"], c["arguments"]) for c in calls] == [
+        ("get_time", "{}"),
+        ("get_weather", '{"city": "Oslo"'),
+    ]
+    assert len({c["id"] for c in calls}) == 2
+    assert {d["index"] for d in tool_deltas(events)} == {0, 1}
+    text = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    assert text["content"].startswith("**Offline answer**") and gw.pending_tool_rounds == 0
+    assert (
+        "tool_calls" in client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    )
+    gw.script_tool_calls([[("a", {})]])
+    gw.clear()
+    assert gw.pending_tool_rounds == 0
+    for bad in ([("", {})], [("f", 3)], ["f"], "f"):
+        with pytest.raises(ValueError, match="round 0"):
+            gw.script_tool_calls([bad])  # type: ignore[list-item]
+
+
+def test_tool_choice(client: httpx.Client) -> None:
+    tools = [WEATHER_TOOL, CLOCK_TOOL]
+    none = chat("Weather?", tools=tools, tool_choice="none")
+    assert client.post("/chat/completions", json=none).json()["choices"][0]["message"]["content"]
+    named = chat(
+        "Time?", tools=tools, tool_choice={"type": "function", "function": {"name": "get_time"}}
+    )
+    [call] = client.post("/chat/completions", json=named).json()["choices"][0]["message"][
+        "tool_calls"
+    ]
+    assert call["function"] == {"name": "get_time", "arguments": "{}"}
+
+
+@pytest.mark.parametrize(
+    ("tools", "fragment"),
+    [
+        ({"type": "function"}, "tools must be an array"),
+        ([{"type": "function", "function": {}}], "tools[0] must be"),
+        ([{"type": "retrieval"}], "tools[0] must be"),
+    ],
+)
+def test_malformed_tools_are_400(client: httpx.Client, tools: Any, fragment: str) -> None:
+    r = client.post("/chat/completions", json=chat("x", tools=tools))
+    assert r.status_code == 400 and fragment in r.json()["error"]["message"]
+
+
+def test_tool_messages_must_answer_a_call_of_the_previous_assistant_message(
+    client: httpx.Client,
+) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    assistant = {"role": "assistant", "content": None, "tool_calls": [call]}
+    user = {"role": "user", "content": "hi"}
+    ok = {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+    body = chat("x", tools=[CLOCK_TOOL])
+    body["messages"] = [user, assistant, ok]
+    assert client.post("/chat/completions", json=body).status_code == 200
+    for tool_message, fragment in [
+        ({"role": "tool", "content": "done"}, "messages[2] (role tool) needs a tool_call_id"),
+        (
+            {"role": "tool", "tool_call_id": "call_2", "content": "done"},
+            "messages[2].tool_call_id 'call_2' matches no tool call of the previous assistant",
+        ),
+    ]:
+        body["messages"] = [user, assistant, tool_message]
+        r = client.post("/chat/completions", json=body)
+        assert r.status_code == 400 and fragment in r.json()["error"]["message"], r.text
+    body["messages"] = [user, {"role": "tool", "tool_call_id": "call_1", "content": "?"}]
+    assert client.post("/chat/completions", json=body).status_code == 400
+
+
+def test_gemini_3_thought_signatures_must_come_back_unchanged(
+    gw: FakeGateway, client: httpx.Client
+) -> None:
+    gw.script_tool_calls([[("get_weather", {"city": "Paris"}), ("get_time", {})]])
+    body = chat("Weather?", model="gemini-3-pro-preview", tools=[WEATHER_TOOL, CLOCK_TOOL])
+    events, _ = stream(client, body)
+    firsts = [d for d in tool_deltas(events) if "id" in d]
+    signatures = [d["extra_content"]["google"]["thought_signature"] for d in firsts]
+    assert len(set(signatures)) == 2 and all(
+        re.fullmatch(r"[A-Za-z0-9+/=]{40,}", s) for s in signatures
+    )
+    assert all("extra_content" not in d for d in tool_deltas(events) if "id" not in d)
+    calls = streamed_calls(events)
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+                "extra_content": c["extra_content"],
+            }
+            for c in calls
+        ],
+    }
+    results = [
+        {"role": "tool", "tool_call_id": c["id"], "content": f"{c['name']} ok"} for c in calls
+    ]
+    follow = {**body, "messages": [*body["messages"], assistant, *results]}
+    r = client.post("/chat/completions", json=follow)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == (
+        "The tools said:\n- get_weather: get_weather ok\n- get_time: get_time ok"
+    )
+    assert gw.requests[-1].thought_signatures == signatures
+    missing = json.loads(json.dumps(follow))
+    del missing["messages"][1]["tool_calls"][1]["extra_content"]
+    r = client.post("/chat/completions", json=missing)
+    assert r.status_code == 400
+    assert r.json() == [
+        {
+            "error": {
+                "code": 400,
+                "message": "Function call is missing a thought_signature in functionCall parts. "
+                "This is required for tools to work correctly, and missing thought_signature may "
+                "lead to degraded model performance. Additional data, function call "
+                "`default_api:get_time` , position 2. Please refer to "
+                "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ]
+    changed = json.loads(json.dumps(follow))
+    changed["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"] = "AAAA"
+    r = client.post("/chat/completions", json=changed)
+    assert (
+        r.status_code == 400 and r.json()[0]["error"]["message"] == "Corrupted thought signature."
+    )
+    earlier = {
+        **missing,
+        "messages": [
+            *missing["messages"],
+            {"role": "assistant", "content": "x"},
+            {"role": "user", "content": "next"},
+        ],
+    }
+    assert client.post("/chat/completions", json=earlier).status_code == 200  # current turn only
+    on_25 = {**missing, "model": "gemini-2.5-flash"}
+    assert client.post("/chat/completions", json=on_25).status_code == 200
+
+
+def test_gemini_3_non_streamed_calls_carry_signatures(client: httpx.Client) -> None:
+    body = chat("Weather?", model="gemini-3-pro-preview", tools=[WEATHER_TOOL])
+    message = client.post("/chat/completions", json=body).json()["choices"][0]["message"]
+    [call] = message["tool_calls"]
+    assert isinstance(call["extra_content"]["google"]["thought_signature"], str)
+    result = {"role": "tool", "tool_call_id": call["id"], "content": "rain"}
+    follow = {**body, "messages": [*body["messages"], message, result]}
+    assert client.post("/chat/completions", json=follow).status_code == 200

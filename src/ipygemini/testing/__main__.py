@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from ._directives import IMAGE_SHAPES, REASONING_SHAPES
+from ._directives import IMAGE_SHAPES, REASONING_SHAPES, TOOL_FINISH_REASONS
 from ._gateway import FakeGateway
 
 
@@ -30,6 +30,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image-shape", choices=IMAGE_SHAPES, default="markdown")
     parser.add_argument("--reasoning-shape", choices=REASONING_SHAPES, default="reasoning_content")
     parser.add_argument("--model-prefix", default="", help='e.g. "models/"')
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="at most this many requests per --rate-window seconds, then 429 (default: no limit)",
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=1.0, help="rate-limit window in seconds (default 1)"
+    )
+    parser.add_argument(
+        "--no-retry-after", action="store_true", help="rate-limit 429s without a Retry-After header"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before the first byte of chat answers"
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=None, help="larger request bodies get a 413"
+    )
+    parser.add_argument(
+        "--no-json-schema",
+        action="store_true",
+        help="refuse response_format json_schema with a 400 (json_object still works)",
+    )
+    parser.add_argument(
+        "--tool-finish",
+        choices=TOOL_FINISH_REASONS,
+        default="stop",
+        help="finish_reason of answers with tool calls (default stop, as Gemini gateways send)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # stop cleanly on `kill` too, not only Ctrl-C
     try:
@@ -42,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             image_shape=args.image_shape,
             reasoning_shape=args.reasoning_shape,
             model_prefix=args.model_prefix,
+            rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
+            rate_limit_retry_after=not args.no_retry_after,
+            latency=args.latency,
+            max_body_bytes=args.max_body_bytes,
+            no_json_schema=args.no_json_schema,
+            tool_finish=args.tool_finish,
         ).start()
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from ._chat_request import (
     check_attachments,
     check_thinking_levels,
     google_options,
+    invalid,
     is_image_model,
     json_mode,
     litellm_body,
@@ -30,12 +31,22 @@ from ._chat_request import (
 from ._directives import Directives
 from ._images import image_geometry
 from ._records import ReceivedAttachment, attachments_of, last_user_message
+from ._schema_answers import break_document, document_for, requested_schema, schema_refused
+from ._tool_calls import (
+    PlannedToolCall,
+    ScriptedCall,
+    check_tool_turns,
+    plan_tool_calls,
+    tool_results_text,
+)
 
 __all__ = [
     "IMAGE_TEXT",
+    "JSON_SCHEMA_REFUSED",
     "PAREN_URLS",
     "UNCLOSED_IMAGE",
     "ChatPlan",
+    "PlanHooks",
     "answer_for",
     "plan_chat",
     "reasoning_for",
@@ -75,6 +86,8 @@ PAREN_URLS = (
     "![plot](https://example.com/wiki/File_(1).png)\n\n"
     "For background, [see](https://en.wikipedia.org/wiki/Python_(programming_language))."
 )
+
+JSON_SCHEMA_REFUSED = "response_format type json_schema is not supported"
 
 _WORD = re.compile(r"\S+")
 
@@ -166,6 +179,7 @@ class ChatPlan:
     prompt_tokens: int
     reasoning_tokens: int | None = None  # reported instead of the reasoning's word count
     cached_tokens: int | None = None  # None: usage has no prompt_tokens_details
+    tool_calls: tuple[PlannedToolCall, ...] = ()  # the same calls in every choice
 
     @property
     def n(self) -> int:
@@ -179,46 +193,85 @@ class ChatPlan:
             reasoning = word_count(self.reasoning) * self.n if self.reasoning else 0
         images = IMAGE_TOKENS * self.n if self.is_image else 0
         text = sum(word_count(t) for t in self.texts)
+        text += sum(len(c.arguments) // 4 + 1 for c in self.tool_calls) * self.n
         return text + reasoning + images, reasoning, images
 
 
-def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
-    """Validate a chat body and decide the answer. `directives` adds header/queued options.
+def _no_round() -> Sequence[ScriptedCall] | None:
+    return None
+
+
+def _always(times: int) -> bool:
+    return times > 0
+
+
+@dataclass(frozen=True)
+class PlanHooks:
+    """What planning asks of the running gateway: its tool-call script, its ``bad_json`` budget
+    and its settings. The defaults (no script, every ``bad_json`` answer broken) serve
+    `answer_for`, which has no gateway."""
+
+    next_tool_round: Callable[[], Sequence[ScriptedCall] | None] = _no_round
+    spend_bad_json: Callable[[int], bool] = _always
+    no_json_schema: bool = False
+    tool_finish: str = "stop"
+
+
+def _json_texts(
+    body: Mapping[str, Any], prompt: str, merged: Directives, hooks: PlanHooks, n: int
+) -> list[str] | None:
+    """The JSON answers of a schema or JSON-mode request (None: not one)."""
+    schema = requested_schema(body)
+    if schema is not None:
+        doc = document_for(schema, prompt)
+        if merged.has("bad_json") and hooks.spend_bad_json(merged.get_int("times", 1)):
+            doc = break_document(doc, schema)
+        return [json.dumps(doc, ensure_ascii=False)] * n
+    if json_mode(body):
+        plain: dict[str, Any] = {"answer": "offline", "prompt": prompt, "words": word_count(prompt)}
+        return [json.dumps(plain if i == 0 else {**plain, "choice": i + 1}) for i in range(n)]
+    return None
+
+
+def plan_chat(
+    body: Any, directives: Directives | None = None, hooks: PlanHooks | None = None
+) -> ChatPlan:
+    """Validate a chat body and decide the answer. `directives`, when given, are all of the
+    request's (the prompt's included); else the prompt's ``[fake:...]`` directives apply.
 
     Raises GatewayError for anything a gateway would refuse.
     """
+    hooks = hooks or PlanHooks()
     body = validate_chat(body)
     prompt, found = read_prompt(body)
-    merged = Directives()
-    if directives is not None:
-        merged.add(directives.faults, directives.options)
-    merged.add(found.faults, found.options)
+    merged = found if directives is None else directives
     if merged.has("litellm"):
         body = litellm_body(body)
     google = google_options(body)
     reject_camel_case(google)
     check_thinking_levels(body)
     check_attachments(body)
+    check_tool_turns(body)
+    if (hooks.no_json_schema or merged.has("no_json_schema")) and schema_refused(body):
+        raise invalid(JSON_SCHEMA_REFUSED, "response_format", "unsupported_response_format")
     model = body["model"]
     n = 1 if merged.has("fewer_choices") else body.get("n") or 1
     image = is_image_model(model) or merged.has("big_image")
+    tool_calls: tuple[PlannedToolCall, ...] = ()
     if image:
         image_geometry(body)  # validate the aspect ratio before anything is sent
         base = IMAGE_TEXT
         texts = [decorate(base if i == 0 else f"{base} (choice {i + 1})", merged) for i in range(n)]
         finishes = ["stop"] * n
+    elif tool_calls := plan_tool_calls(body, prompt, hooks.next_tool_round):
+        texts = [""] * n
+        finishes = [merged.get_str("finish", hooks.tool_finish)] * n
     else:
-        if json_mode(body):
-            doc: dict[str, Any] = {
-                "answer": "offline",
-                "prompt": prompt,
-                "words": word_count(prompt),
-            }
-            raw = [json.dumps(doc if i == 0 else {**doc, "choice": i + 1}) for i in range(n)]
-        else:
+        raw = _json_texts(body, prompt, merged, hooks, n)
+        if raw is None:
             message = last_user_message(body)
             words = merged.options.get("words")
-            base = compose_answer(
+            base = tool_results_text(body) or compose_answer(
                 prompt,
                 system=system_text(body),
                 attachments=attachments_of(message) if message is not None else [],
@@ -232,7 +285,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
     reasoning = compose_reasoning(prompt) if thinking_requested(body) else None
     reasoning_tokens = None
     if merged.has("length_thinking"):  # thinking used the whole budget: no answer text
-        texts, finishes, image = [""] * n, ["length"] * n, False
+        texts, finishes, image, tool_calls = [""] * n, ["length"] * n, False, ()
         reasoning = compose_reasoning(prompt)
         reasoning_tokens = merged.get_int("tokens", 1000)
     cached = merged.options.get("cached")
@@ -246,6 +299,7 @@ def plan_chat(body: Any, directives: Directives | None = None) -> ChatPlan:
         prompt_tokens=prompt_tokens(body),
         reasoning_tokens=reasoning_tokens,
         cached_tokens=cached if isinstance(cached, int) else None,
+        tool_calls=tool_calls,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._answers import ChatPlan
+from ._tool_calls import PlannedToolCall
 from ._wire import dumps, usage_body
 
 __all__ = ["ChatEvents", "WireShape", "chat_completion", "chat_events", "image_parts", "images_of"]
@@ -52,6 +53,28 @@ def images_of(urls: Sequence[str]) -> list[dict[str, Any]]:
     return [part for url in urls for part in image_parts(url)]
 
 
+def _tool_call_head(call: PlannedToolCall, index: int | None) -> dict[str, Any]:
+    """A tool call as ``message.tool_calls[i]`` (with `index` None) or as the first delta of a
+    streamed call (arguments empty, `index` set); the signature goes with it."""
+    head: dict[str, Any] = {} if index is None else {"index": index}
+    head.update({"id": call.id, "type": "function"})
+    head["function"] = {"name": call.name, "arguments": "" if index is not None else call.arguments}
+    if call.signature is not None:
+        head["extra_content"] = {"google": {"thought_signature": call.signature}}
+    return head
+
+
+def _tool_call_deltas(calls: Sequence[PlannedToolCall], chunk_chars: int) -> list[str]:
+    """Each call's first delta, then its arguments in at least two pieces (when 2+ chars)."""
+    out = []
+    for index, call in enumerate(calls):
+        out.append(dumps({"tool_calls": [_tool_call_head(call, index)]}))
+        size = max(1, min(chunk_chars, -(-len(call.arguments) // 3)))
+        for piece in _pieces(call.arguments, size):
+            out.append(dumps({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+    return out
+
+
 def _tagged(reasoning: str, shape: str) -> str:
     if shape == "think_tags":
         return f"<think>\n{reasoning}\n</think>\n"
@@ -91,6 +114,9 @@ def chat_completion(
                 ]
         if shape.extra_images:
             message["images"] = [*message.get("images", []), *images_of(shape.extra_images)]
+        if plan.tool_calls:
+            message["content"] = prefix or None
+            message["tool_calls"] = [_tool_call_head(call, None) for call in plan.tool_calls]
         if plan.reasoning and not tags:
             message.update(_reasoning_fields(plan.reasoning, reasoning_shape, final=True))
         choices.append(
@@ -163,6 +189,7 @@ def _choice_deltas(
             out.append((dumps({"images": image_parts(image_url)}), None))
     if shape.extra_images:
         out.append((dumps({"images": images_of(shape.extra_images)}), None))
+    out.extend((delta, None) for delta in _tool_call_deltas(plan.tool_calls, chunk_chars))
     return out
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "OPTIONS",
     "REASONING_SHAPES",
     "REDIRECT_CODES",
+    "TOOL_FINISH_REASONS",
     "DirectiveError",
     "Directives",
     "check_combination",
@@ -74,7 +75,16 @@ FAULTS: dict[str, str] = {
     "terminating zero-length chunk (llama.cpp)",
     "junk_after_done": "after [DONE] send a data: {error} event and a non-JSON data: line, then "
     "end the body (same_write=1: [DONE] and the junk in one socket write)",
+    "no_json_schema": "refuse response_format type json_schema with a 400 (json_object still "
+    "works); FakeGateway(no_json_schema=True) does it for every request",
+    "bad_json": "the first times=N (default 1) schema answers of this gateway that carry this "
+    "fault leave out a required field (counted per gateway until clear())",
 }
+
+# Options that apply to any fault (or none) rather than to one fault:
+#   fail_times=N  the faults of a chat request apply only the first N times its exact prompt
+#                 (the last user message's text) is seen; later requests are answered normally
+#   finish=...    finish_reason of an answer with tool calls: stop (Gemini gateways) or tool_calls
 
 # Faults that replace the whole response with an error before anything else happens.
 IMMEDIATE_FAULTS = (
@@ -89,6 +99,7 @@ IMMEDIATE_FAULTS = (
 )
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
+TOOL_FINISH_REASONS = ("stop", "tool_calls")
 # Faults whose `code` option is an HTTP status (error_event also takes a string code).
 STATUS_CODE_FAULTS = ("status", "empty_error", "redirect")
 
@@ -179,6 +190,9 @@ OPTIONS: dict[str, Callable[[str, object], object]] = {
     "location": _location,
     "tokens": _int_at_least(0, 10_000_000),
     "cached": _int_at_least(0, 10_000_000),
+    "times": _int_at_least(0, 1_000_000),
+    "fail_times": _int_at_least(0, 1_000_000),
+    "finish": _one_of(TOOL_FINISH_REASONS),
 }
 
 

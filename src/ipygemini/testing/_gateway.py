@@ -1,34 +1,32 @@
 """`FakeGateway`: a loopback HTTP/1.1 server that answers like an OpenAI-compatible Gemini gateway.
 
-Standard library only; requests are handled in `_handler`, answers decided in `_responses`.
+Standard library only; requests are handled in `_handler`, answers decided in `_responses`,
+and what it keeps between requests (records, queues, counters) lives in `_ledger`.
 """
 
 from __future__ import annotations
 
-import collections
 import hmac
 import selectors
 import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
 
+from ._answers import PlanHooks
 from ._directives import (
     IMAGE_SHAPES,
     REASONING_SHAPES,
-    check_combination,
-    check_fault,
-    check_options,
+    TOOL_FINISH_REASONS,
 )
 from ._handler import GatewayServer
-from ._records import RecordedRequest
+from ._ledger import GatewayLedger
 from ._responses import ServeDefaults
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway:
+class FakeGateway(GatewayLedger):
     """A local OpenAI-compatible gateway serving fake Gemini models, for tests and tutorials.
 
     It answers deterministically (see `answer_for`), records every request, and can be told to
@@ -37,6 +35,21 @@ class FakeGateway:
 
         with FakeGateway() as gw:
             client = OpenAI(base_url=gw.base_url, api_key=gw.api_key)
+
+    Gateway-wide settings (constructor arguments, also assignable while it runs):
+
+    - `rate_limit`: at most this many requests per `rate_window` seconds (default 1), counted in
+      fixed windows over every request, refused ones included; over it a 429 with a new-api
+      body and ``Retry-After`` (seconds until the window ends, rounded up; left out when
+      `rate_limit_retry_after` is false). None: no limit. `refused` counts these 429s,
+      `accepted` the requests let through.
+    - `latency`: seconds before the first byte of every chat answer (error answers included);
+      waiting requests do not block each other and see a changed value at once.
+    - `max_body_bytes`: a larger request body gets a 413 (the body is not read; the connection
+      closes). None: no limit.
+    - `no_json_schema`: refuse ``response_format`` type ``json_schema`` with a 400.
+    - `tool_finish`: the finish_reason of answers with tool calls ("stop" as Gemini gateways
+      send, or "tool_calls").
     """
 
     def __init__(
@@ -50,7 +63,15 @@ class FakeGateway:
         image_shape: str = "markdown",
         reasoning_shape: str = "reasoning_content",
         model_prefix: str = "",
+        rate_limit: float | None = None,
+        rate_window: float = 1.0,
+        rate_limit_retry_after: bool = True,
+        latency: float = 0.0,
+        max_body_bytes: int | None = None,
+        no_json_schema: bool = False,
+        tool_finish: str = "stop",
     ) -> None:
+        super().__init__()
         if image_shape not in IMAGE_SHAPES:
             raise ValueError(f"image_shape must be one of {', '.join(IMAGE_SHAPES)}")
         if reasoning_shape not in REASONING_SHAPES:
@@ -61,6 +82,10 @@ class FakeGateway:
             raise ValueError("delay must be >= 0")
         if not api_key:
             raise ValueError("api_key must not be empty")
+        if rate_window <= 0:
+            raise ValueError("rate_window must be > 0 seconds")
+        if tool_finish not in TOOL_FINISH_REASONS:
+            raise ValueError(f"tool_finish must be one of {', '.join(TOOL_FINISH_REASONS)}")
         self.api_key = api_key
         self.host = host
         self.chunk_chars = chunk_chars
@@ -68,20 +93,55 @@ class FakeGateway:
         self.image_shape = image_shape
         self.reasoning_shape = reasoning_shape
         self.model_prefix = model_prefix
-        self.requests: list[RecordedRequest] = []
-        self.connections = 0
-        self.disconnects = 0
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.rate_limit_retry_after = rate_limit_retry_after
+        self.latency = latency
+        self.max_body_bytes = max_body_bytes
+        self.no_json_schema = no_json_schema
+        self.tool_finish = tool_finish
         self._port = port
         self._bound_port = 0
-        self._lock = threading.Lock()
-        self._faults: collections.deque[list[Any]] = collections.deque()
-        self._disconnected = threading.Event()
         self._stopping = threading.Event()
         self._server: GatewayServer | None = None
         self._accept_thread: threading.Thread | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
         self._open: dict[socket.socket, threading.Thread] = {}
+
+    # --- settings checked when assigned -------------------------------------------------------
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self._rate_limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not value > 0):
+            raise ValueError("rate_limit must be a number of requests > 0, or None for no limit")
+        self._rate_limit = value
+
+    @property
+    def latency(self) -> float:
+        return self._latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        if isinstance(value, bool) or not value >= 0:
+            raise ValueError("latency must be a number of seconds >= 0")
+        self._latency = float(value)
+
+    @property
+    def max_body_bytes(self) -> int | None:
+        return self._max_body_bytes
+
+    @max_body_bytes.setter
+    def max_body_bytes(self, value: int | None) -> None:
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise ValueError("max_body_bytes must be a whole number of bytes >= 0, or None")
+        self._max_body_bytes = value
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -180,64 +240,28 @@ class FakeGateway:
         state = "running" if self.running else "stopped"
         return f"<FakeGateway {where} {state} requests={len(self.requests)}>"
 
-    # --- scripting and inspection ------------------------------------------------------------
-
-    def push_fault(self, name: str, *, count: int = 1, **options: object) -> None:
-        """Make the next `count` requests (to any endpoint) misbehave as `name`.
-
-        Queued faults are used first in, first out, one per request. Raises ValueError for an
-        unknown fault or option.
-        """
-        check_fault(name)
-        checked = check_options(options)
-        check_combination([name], checked)
-        if count < 1:
-            raise ValueError("count must be >= 1")
-        with self._lock:
-            self._faults.append([name, checked, count])
-
-    def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
-        """Wait until a client has hung up mid-response (since start or the last `clear`)."""
-        return self._disconnected.wait(timeout)
-
-    def clear(self) -> None:
-        """Forget recorded requests, queued faults, and the connection/disconnect counters."""
-        with self._lock:
-            self.requests.clear()
-            self._faults.clear()
-            self.connections = 0
-            self.disconnects = 0
-            self._disconnected.clear()
-
     # --- used by the handler -----------------------------------------------------------------
 
     def _defaults(self) -> ServeDefaults:
         return ServeDefaults(self.chunk_chars, self.delay, self.image_shape, self.reasoning_shape)
+
+    def _plan_hooks(self) -> PlanHooks:
+        return PlanHooks(
+            next_tool_round=self._next_tool_round,
+            spend_bad_json=self._spend_bad_json,
+            no_json_schema=self.no_json_schema,
+            tool_finish=self.tool_finish,
+        )
+
+    def _admit(self) -> float | None:
+        """Count a request in the rate window: None when let through, else seconds to wait."""
+        return self._count_admission(self.rate_limit, self.rate_window, time.monotonic())
 
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(token.strip().encode(), self.api_key.encode())
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _next_fault(self) -> tuple[str, dict[str, object]] | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            entry = self._faults[0]
-            entry[2] -= 1
-            if entry[2] <= 0:
-                self._faults.popleft()
-            return entry[0], dict(entry[1])
-
-    def _note_disconnect(self) -> None:
-        with self._lock:
-            self.disconnects += 1
-        self._disconnected.set()
 
     def _opened(self, sock: socket.socket) -> None:
         with self._lock:

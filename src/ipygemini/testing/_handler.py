@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 from ._chat_request import GatewayError
 from ._directives import Directives
 from ._endpoints import MODEL_IDS, embeddings_body, model_entry, models_body, route_of
-from ._records import RecordedRequest, all_attachments, masked_headers, masked_path
+from ._limits import BodyTooLarge, rate_limited, read_body, too_large
+from ._records import (
+    RecordedRequest,
+    all_attachments,
+    last_user_message,
+    masked_headers,
+    masked_path,
+    message_text,
+)
 from ._responses import StreamScript, chat_answer, collect_directives, fault_answer
 from ._wire import dumps, error_body, litellm_headers, new_request_id
 
@@ -35,9 +43,11 @@ class _Aborted(Exception):
 
 
 class GatewayServer(ThreadingHTTPServer):
-    """One thread per connection; `FakeGateway` runs its accept loop."""
+    """One thread per connection (no pool, no cap); `FakeGateway` runs its accept loop. The
+    listen backlog is large enough for bursts of a few hundred simultaneous connections."""
 
     daemon_threads = True
+    request_queue_size = 512
     timeout = 0.0  # handle_request() must never block: the accept loop selects first
 
     def __init__(self, address: tuple[str, int], gateway: FakeGateway) -> None:
@@ -90,23 +100,6 @@ class _Handler(BaseHTTPRequestHandler):
     do_PATCH = do_POST
     do_DELETE = do_POST
     do_OPTIONS = do_POST
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts: list[bytes] = []
-            while True:
-                size_line = self.rfile.readline(1024)
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(length) if length else b""
 
     def _write(self, data: bytes) -> None:
         try:
@@ -170,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _Aborted
 
     def _start(self, status: int, headers: Mapping[str, str]) -> None:
+        if self._entry is not None:
+            self._entry.status = status
         self.send_response(status)
         for name, value in {**headers, **self._extra_headers}.items():
             self.send_header(name, value)
@@ -194,15 +189,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self.request_id = new_request_id()
         self._extra_headers: dict[str, str] = {}
+        self._entry: RecordedRequest | None = None
+        gateway = self.gateway
+        gateway._begin()
         try:
+            wait = gateway._admit()
+            raw: bytes | None = None
+            refusal: GatewayError | None = None
             try:
-                raw = self._read_body()
+                raw = read_body(
+                    self.rfile,
+                    self.headers.get("Transfer-Encoding", ""),
+                    self.headers.get("Content-Length", ""),
+                    gateway.max_body_bytes,
+                )
+            except BodyTooLarge as exc:
+                self.close_connection = True  # the body was not read
+                refusal = too_large(gateway.max_body_bytes or 0, exc.size)
             except ValueError:
                 self.close_connection = True
                 self._send(400, error_body("Invalid request body", "invalid_request_error", ""))
                 return
+            self._record(raw)
+            if wait is not None:
+                limit = gateway.rate_limit or 0
+                retry_after = gateway.rate_limit_retry_after
+                refusal = rate_limited(
+                    limit, gateway.rate_window, wait, self.request_id, retry_after=retry_after
+                )
             try:
-                self._handle(raw)
+                if refusal is not None:
+                    raise refusal
+                self._handle()
             except GatewayError as exc:
                 self._send_error(exc)
         except _Aborted:
@@ -215,6 +233,24 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(500, error_body(message, "new_api_error", "fake_gateway_bug"))
                 except _Aborted:
                     pass
+        finally:
+            gateway._end()
+
+    def _record(self, raw: bytes | None) -> None:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._entry = RecordedRequest(
+            method=self.command,
+            path=masked_path(self.path),
+            headers=masked_headers(headers),
+            body=body,
+            attachments=all_attachments(body),
+            authorized=self.gateway._authorized(headers.get("authorization", "")),
+        )
+        self.gateway._record(self._entry)
 
     def _send_error(self, exc: GatewayError) -> None:
         if exc.body is None:
@@ -222,26 +258,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(exc.status, exc.body, exc.headers)
 
-    def _handle(self, raw: bytes) -> None:
+    def _handle(self) -> None:
         gateway = self.gateway
         method = self.command
         path = urlsplit(self.path).path
         headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        authorized = gateway._authorized(headers.get("authorization", ""))
-        gateway._record(
-            RecordedRequest(
-                method=method,
-                path=masked_path(self.path),
-                headers=masked_headers(headers),
-                body=body,
-                attachments=all_attachments(body),
-                authorized=authorized,
-            )
-        )
+        assert self._entry is not None
+        body, authorized = self._entry.body, self._entry.authorized
         route = route_of(method, path)
         if route is None:
             message = f"Invalid URL ({method} {path})"
@@ -253,6 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
         directives = collect_directives(
             gateway._next_fault(), headers.get("x-fake-fault"), chat_body
         )
+        if "fail_times" in directives.options:
+            directives = self._after_failures(directives, body, method, path)
+        if route == "chat":
+            self._wait_latency()
         if directives.has("litellm"):
             model = body.get("model") if isinstance(body, Mapping) else None
             self._extra_headers = litellm_headers(self.request_id, model)
@@ -277,11 +304,29 @@ class _Handler(BaseHTTPRequestHandler):
             result = embeddings_body(body, index_bug=directives.has("index_bug"))
             self._send_plain(200, result, directives)
         else:
-            answer_ = chat_answer(body, directives, gateway._defaults(), self.request_id)
+            answer_ = chat_answer(
+                body, directives, gateway._defaults(), self.request_id, gateway._plan_hooks()
+            )
             if isinstance(answer_, StreamScript):
                 self._play(answer_)
             else:
                 self._send_plain(200, answer_, directives)
+
+    def _after_failures(
+        self, directives: Directives, body: Any, method: str, path: str
+    ) -> Directives:
+        """`directives` without faults once their prompt has been seen more than fail_times."""
+        message = last_user_message(body)
+        key = message_text(message.get("content")) if message else f"{method} {path}"
+        if self.gateway._seen_again(key) > directives.get_int("fail_times", 0):
+            return Directives(options=dict(directives.options))
+        return directives
+
+    def _wait_latency(self) -> None:
+        """Wait `gateway.latency` seconds from now, re-reading it so a change applies at once."""
+        start = time.monotonic()
+        while (remaining := start + self.gateway.latency - time.monotonic()) > 0:
+            self._wait(min(remaining, 0.05))
 
     def _send_plain(self, status: int, body: Any, directives: Directives) -> None:
         """A JSON answer, honouring stall (pause first) and disconnect (cut the body)."""

@@ -123,11 +123,29 @@ class RecordedRequest:
     body: Any
     attachments: list[ReceivedAttachment] = field(default_factory=list)
     authorized: bool = False
+    status: int | None = None
+    """The HTTP status answered (None until the response starts, or when none was sent)."""
 
     @property
     def json(self) -> Any:
         """Alias of `body` (the parsed JSON body, or None)."""
         return self.body
+
+    @property
+    def thought_signatures(self) -> list[str]:
+        """The ``extra_content.google.thought_signature`` values on the tool calls of the
+        request's assistant messages, in order (what a client echoed back)."""
+        found = []
+        messages = self.body.get("messages") if isinstance(self.body, Mapping) else None
+        for message in messages if isinstance(messages, list) else ():
+            calls = message.get("tool_calls") if isinstance(message, Mapping) else None
+            for call in calls if isinstance(calls, list) else ():
+                extra = call.get("extra_content") if isinstance(call, Mapping) else None
+                google = extra.get("google") if isinstance(extra, Mapping) else None
+                signature = google.get("thought_signature") if isinstance(google, Mapping) else None
+                if isinstance(signature, str):
+                    found.append(signature)
+        return found
 
 
 def message_text(content: Any) -> str:

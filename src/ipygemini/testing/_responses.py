@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._answers import plan_chat
+from ._answers import PlanHooks, plan_chat
 from ._chat_request import GatewayError, read_prompt
 from ._chat_wire import ChatEvents, WireShape, chat_completion, chat_events
 from ._directives import DirectiveError, Directives, check_combination, parse_spec
@@ -167,10 +167,15 @@ def _event_code(directives: Directives) -> str | int:
 
 
 def chat_answer(
-    body: Any, directives: Directives, defaults: ServeDefaults, request_id: str
+    body: Any,
+    directives: Directives,
+    defaults: ServeDefaults,
+    request_id: str,
+    hooks: PlanHooks | None = None,
 ) -> dict[str, Any] | StreamScript:
-    """The ``chat.completion`` object, or the stream script, that answers `body`."""
-    plan = plan_chat(body, directives)
+    """The ``chat.completion`` object, or the stream script, that answers `body` (`directives`
+    are all of the request's, its prompt's included: see `collect_directives`)."""
+    plan = plan_chat(body, directives, hooks)
     image_url = None
     if plan.is_image:
         png = image_for(body, directives)
