@@ -33,46 +33,6 @@ class AnswerInterrupted(KeyboardInterrupt):
         return [f"\x1b[31mKeyboardInterrupt\x1b[0m: {self}"]
 
 
-class _Shown:
-    """Passes events to a view and counts what of the first answer it has shown.
-
-    When a stream stops early (Ctrl-C, a mid-stream error) the client has already folded some
-    text into the reply that no event carried; `catch_up` shows that rest, so the screen and
-    `_gemini` agree.
-    """
-
-    def __init__(self, view: Any) -> None:
-        self.view = view
-        self.events = 0
-        self.text = 0
-        self.reasoning = 0
-        self.images = 0
-
-    def feed(self, event: Any) -> None:
-        self.events += 1
-        if getattr(event, "index", 0) == 0:
-            if event.type == "text":
-                self.text += len(event.text)
-            elif event.type == "reasoning":
-                self.reasoning += len(event.text)
-            elif event.type == "image":
-                self.images += 1
-        self.view.feed(event)
-
-    def catch_up(self, reply: Reply) -> None:
-        from .._types import ImageEvent, ReasoningDelta, TextDelta
-
-        choice = reply.choices[0]
-        reasoning = choice.reasoning
-        if len(reasoning) > self.reasoning and not self.text:
-            self.feed(ReasoningDelta(reasoning[self.reasoning :]))
-        text = choice.text
-        if len(text) > self.text:
-            self.feed(TextDelta(text[self.text :]))
-        for image in choice.images[self.images :]:
-            self.feed(ImageEvent(image))
-
-
 class CellMagic:
     """The ``%%gemini`` flow, mixed into `GeminiMagics` (which provides `session` and `shell`)."""
 
@@ -197,8 +157,8 @@ class CellMagic:
         else:
             view = TerminalStream(sys.stdout, fmt=fmt, show_text=keep_result)
         started = time.perf_counter()
-        shown = _Shown(view)
         reply: Reply | None = None
+        s = None
         try:
             if stream:
                 s = client.stream(messages, **options)
@@ -206,23 +166,19 @@ class CellMagic:
                 self._keep(reply, output)
                 with s:
                     for event in s:
-                        shown.feed(event)
-                if s.reply is not reply:  # the gateway ignored stream=true and sent one body
-                    reply = s.reply
-                    self._keep(reply, output)
-                if not shown.events:
-                    for event in replay_events(reply):
-                        shown.feed(event)
+                        view.feed(event)
             else:
                 reply = client.chat(messages, **options)
                 self._keep(reply, output)
-                for event in replay_events(reply):
-                    shown.feed(event)
+                for event in replay_events(reply):  # a whole answer, shown in answer order
+                    view.feed(event)
         except KeyboardInterrupt:
             if reply is None:
                 view.close()
                 raise AnswerInterrupted("stopped before the answer began.") from None
-            shown.catch_up(reply)
+            if s is not None:
+                for event in s.interrupted():  # what the stop flushed (held-back text)
+                    view.feed(event)
             self._finish(view, reply, model, started, settings.offline)
             raise AnswerInterrupted(
                 f"stopped; the {len(reply.text):,} characters that arrived are kept in "
@@ -232,7 +188,6 @@ class CellMagic:
             reply = exc.reply or reply
             if reply is not None:
                 self._keep(reply, output)
-                shown.catch_up(reply)
                 self._finish(view, reply, model, started, settings.offline)
             raise
         except OptionError as exc:  # the client's own check of an option: the user's to fix
@@ -246,7 +201,6 @@ class CellMagic:
                 reply = Reply(error=exc)  # _gemini says the request failed, and why
                 self._keep(reply, output)
             raise
-        shown.catch_up(reply)
         self._finish(view, reply, model, started, settings.offline)
         return reply
 
