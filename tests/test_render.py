@@ -626,3 +626,16 @@ def test_unknown_or_missing_language_stays_plain() -> None:
 def test_style_is_only_kept_for_colours() -> None:
     hostile = '<span style="color:red;position:fixed;background:url(http://x/y)">a</span>'
     assert sanitize_html(hostile) == '<span style="color:red">a</span>'
+
+
+def test_footer_carries_the_reply_notes() -> None:
+    from ipygemini._types import Reply
+    from ipygemini.render import footer_bundle
+
+    reply = Reply()
+    reply.note("asked for 2 answers, the gateway returned 1")
+    reply.note("<b>odd</b> note")
+    bundle = footer_bundle(reply, model="m", seconds=1.0)
+    assert "note: asked for 2 answers, the gateway returned 1" in bundle["text/plain"]
+    assert "note: asked for 2 answers, the gateway returned 1" in bundle["text/html"]
+    assert "<b>" not in bundle["text/html"] and "&lt;b&gt;odd" in bundle["text/html"]

@@ -113,11 +113,15 @@ def footer_bundle(
         parts.append("offline")
     text = " · ".join(parts)
     color = "var(--jp-error-color1,#c00)" if status in ("failed", "interrupted") else "inherit"
+    notes = reply.notes if reply is not None else []
     html = (
         '<div style="font-size:0.85em;color:var(--jp-ui-font-color2,#777)">'
-        f'<span style="color:{color}">{escape(text)}</span></div>'
+        f'<span style="color:{color}">{escape(text)}</span>'
+        + "".join(f"<br><span>note: {escape(note)}</span>" for note in notes)
+        + "</div>"
     )
-    return {"text/html": html, "text/plain": f"— {text}"}
+    plain = "".join([f"— {text}", *(f"\n  note: {note}" for note in notes)])
+    return {"text/html": html, "text/plain": plain}
 
 
 def reply_bundle(reply: Reply) -> Bundle:
