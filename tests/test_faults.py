@@ -2,7 +2,7 @@
 ``%%gemini`` in a real kernel and `ChatPanel`, each cell checked against its promised outcome.
 
 The rows and their outcomes live in `_reliability.FAULTS`; `check_outcome` asserts them the same
-way for every front end. Retry waits are recorded instead of slept (``client._sleep``), so no
+way for every front end. Retry waits are recorded instead of slept (an injected ``sleep=``), so no
 test waits for a backoff; only the idle-timeout row waits, for the 0.3 s timeout itself.
 """
 

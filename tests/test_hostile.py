@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from _reliability import recording_sleep
 from ipygemini import (
     AsyncClient,
     BadRequestError,
@@ -283,8 +284,8 @@ def test_endless_error_body_is_cut_and_retried(serve: Any, reliability: Any) -> 
     slept: list[float] = []
 
     def call() -> Any:
-        with Client(base_url=server.base_url, api_key=KEY, max_retries=2) as client:
-            client._sleep = slept.append  # type: ignore[method-assign]
+        options = {"base_url": server.base_url, "api_key": KEY, "max_retries": 2}
+        with recording_sleep(Client, options, slept) as client:
             return client.chat("hi")
 
     _, error, peak = measure(call)
@@ -422,8 +423,8 @@ def test_gzip_bomb_is_bounded(
     slept: list[float] = []
 
     def call() -> Any:
-        with Client(base_url=server.base_url, api_key=KEY, max_retries=1) as client:
-            client._sleep = slept.append  # type: ignore[method-assign]
+        options = {"base_url": server.base_url, "api_key": KEY, "max_retries": 1}
+        with recording_sleep(Client, options, slept) as client:
             if kind == "text/event-stream":
                 with client.stream("hi") as stream:
                     return stream.until_done()
