@@ -3,13 +3,15 @@
 `KernelSession.run(code)` executes a cell in a real ipykernel (jupyter_client) and returns a
 `Cell`: the iopub messages of that cell, the execute_reply, and the outputs two ways: as first
 sent (what nbval records) and as a notebook would keep them after display updates (what gets
-saved). `kernel_env(gateway)` is this process's environment pointed at a FakeGateway.
+saved). `eval`, `wait_for`, `subshell` and `drain` serve widget tests; `ok(cell)` asserts a
+cell ran cleanly; `kernel_env(gateway)` is this process's environment pointed at a FakeGateway.
 
 Benchmarks import it by putting the tests directory on ``sys.path``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import time
@@ -109,6 +111,7 @@ class KernelSession:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
         self.all_messages: list[dict[str, Any]] = []  # every cell's iopub and reply messages
+        self.iopub: list[dict[str, Any]] = []  # every iopub message seen, whatever its parent
 
     def __enter__(self) -> KernelSession:
         return self
@@ -123,10 +126,24 @@ class KernelSession:
         timeout: float = 60,
         on_message: Callable[[dict[str, Any], Cell], None] | None = None,
         stdin: Callable[[dict[str, Any]], str] | None = None,
+        subshell: str | None = None,
     ) -> Cell:
-        """Execute `code`; `on_message(msg, cell)` sees each iopub message as it arrives."""
+        """Execute `code` (in kernel subshell `subshell`, if given); `on_message(msg, cell)` sees
+        each of the cell's iopub messages as it arrives; `stdin(request)` answers input()."""
         kc = self.kc
-        msg_id = kc.execute(code, allow_stdin=stdin is not None, stop_on_error=False)
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": stdin is not None,
+            "stop_on_error": False,
+        }
+        request = kc.session.msg("execute_request", content)
+        if subshell is not None:
+            request["header"]["subshell_id"] = subshell
+        kc.shell_channel.send(request)
+        msg_id = request["header"]["msg_id"]
         cell = Cell()
         deadline = time.monotonic() + timeout
         idle = False
@@ -146,6 +163,7 @@ class KernelSession:
                 msg = kc.get_iopub_msg(timeout=min(remaining, 0.05 if stdin else 1.0))
             except queue.Empty:
                 continue
+            self.iopub.append(msg)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "status":
@@ -162,6 +180,39 @@ class KernelSession:
                 cell.reply = reply["content"]
                 return cell
 
+    def eval(self, expression: str, *, timeout: float = 60) -> Any:
+        """The value of `expression` in the kernel, through JSON (AssertionError if it fails)."""
+        cell = ok(self.run(f"print(__import__('json').dumps({expression}))", timeout=timeout))
+        return json.loads(cell.stdout)
+
+    def wait_for(self, expression: str, *, polls: int = 5000) -> None:
+        """Evaluate `expression` until it is true; the kernel's event loop runs between polls, so
+        this waits for background work without sleeping."""
+        for _ in range(polls):
+            if self.eval(f"bool({expression})"):
+                return
+        raise AssertionError(f"never became true after {polls} polls: {expression}")
+
+    def subshell(self) -> str:
+        """Create a kernel subshell (JupyterLab 4.4+ sends widget messages to one); its id."""
+        kc = self.kc
+        kc.control_channel.send(kc.session.msg("create_subshell_request", {}))
+        reply = kc.control_channel.get_msg(timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return str(reply["content"]["subshell_id"])
+
+    def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
+        """Collect iopub messages not tied to a running cell (background tasks, comms) until
+        none arrives for `quiet` seconds; they are also kept in `iopub`."""
+        drained: list[dict[str, Any]] = []
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=quiet)
+            except queue.Empty:
+                return drained
+            drained.append(msg)
+            self.iopub.append(msg)
+
     def interrupt(self) -> None:
         """Send SIGINT to the kernel (as the notebook's stop button does)."""
         self.km.interrupt_kernel()
@@ -171,6 +222,17 @@ class KernelSession:
         self.km.shutdown_kernel(now=True)
         if self._output_file is not None:
             self._output_file.close()
+
+
+def ok(cell: Cell) -> Cell:
+    """`cell`, after asserting it ran without error."""
+    assert cell.status == "ok", (cell.reply, cell.stderr, cell.error)
+    return cell
+
+
+def displays(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The data bundles of the display_data among `outputs` (``cell.final`` or ``cell.recorded``)."""
+    return [o["data"] for o in outputs if o["output_type"] == "display_data"]
 
 
 def gateway_env(base_url: str, api_key: str, **extra: str) -> dict[str, str]:

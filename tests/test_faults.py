@@ -34,10 +34,11 @@ from _reliability import (
     run_client,
     run_panel,
 )
-from conftest import KERNEL_KEY, KernelSession
+from conftest import KERNEL_KEY
 from ipygemini.client._client import _DEFAULTS
 from ipygemini.testing import FakeGateway
-from test_magic_kernel import answer_blocks, displays, is_footer, ok, one_line_error
+from kernel_driver import KernelSession, displays, ok
+from test_magic_kernel import answer_blocks, is_footer, one_line_error
 
 IDS = [f.id for f in FAULTS]
 

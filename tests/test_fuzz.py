@@ -10,6 +10,7 @@ option parser and prompt template. Each example runs under a watchdog, so a hang
 from __future__ import annotations
 
 import base64
+import collections
 import itertools
 import json
 import signal
@@ -18,7 +19,6 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -60,10 +60,14 @@ def watchdog(seconds: float = WATCHDOG) -> Iterator[None]:
 
 
 class Count:
-    """Counts the examples a property ran (for the report)."""
+    """Counts the examples one run of a property made (for the report), and their outcomes.
+
+    Each test makes its own and hands it to its property, so no test reads another's figures.
+    """
 
     def __init__(self) -> None:
         self.n = 0
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     def __call__(self) -> None:
         self.n += 1
@@ -198,7 +202,6 @@ STREAM_ERRORS = (
     "Stream failed: the gateway reported an error mid-stream: ",
     "Stream failed: a server-sent event exceeded the ",
 )
-pipeline_count = Count()
 
 
 @FUZZ
@@ -207,10 +210,12 @@ pipeline_count = Count()
     st.lists(st.integers(0, 10_000), max_size=12),
     st.sampled_from([64, 4096, 1 << 26]),
 )
-def test_stream_pipeline_on_any_body(body: bytes, cuts: list[int], limit: int) -> None:
+def stream_pipeline_on_any_body_property(
+    count: Count, body: bytes, cuts: list[int], limit: int
+) -> None:
     """bytes → SSE → JSON → Reply never raises; a failure is a documented StreamError, and the
     events handed to the caller add up to exactly the reply's text."""
-    pipeline_count()
+    count()
     state = _StreamState(core(), Reply())
     state.decoder._max_event_bytes = limit
     events: list[Any] = []
@@ -233,10 +238,19 @@ def test_stream_pipeline_on_any_body(body: bytes, cuts: list[int], limit: int) -
     json.dumps([c.text for c in reply.choices])
 
 
+def test_stream_pipeline_on_any_body(reliability: Any) -> None:
+    count = Count()
+    stream_pipeline_on_any_body_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="stream pipeline (bytes → SSE → JSON → Reply)",
+        examples=count.n,
+        property="never raises; only documented StreamErrors; events add up to the reply",
+    )
+
+
 # --- the other answers a gateway gives ------------------------------------------------------------
-
-answers_count = Count()
-
 
 embeddings_like = st.fixed_dictionaries(
     {},
@@ -268,10 +282,10 @@ embeddings_like = st.fixed_dictionaries(
 
 @FUZZ
 @given(st.one_of(json_values, chunk_like, embeddings_like))
-def test_answers_of_every_endpoint_on_any_json(obj: Any) -> None:
+def answers_of_every_endpoint_on_any_json_property(count: Count, obj: Any) -> None:
     """A chat completion, a model list or an embeddings answer of any shape: a result, or an
     error from the documented tree (never a TypeError/KeyError from inside)."""
-    answers_count()
+    count()
     c = core()
     with watchdog():
         try:
@@ -290,6 +304,18 @@ def test_answers_of_every_endpoint_on_any_json(obj: Any) -> None:
             else:
                 assert len(vectors) == expected
                 assert all(isinstance(x, float) for v in vectors for x in v)
+
+
+def test_answers_of_every_endpoint_on_any_json(reliability: Any) -> None:
+    count = Count()
+    answers_of_every_endpoint_on_any_json_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="chat, models and embeddings answers (any JSON)",
+        examples=count.n,
+        property="a result or a one-line GeminiError",
+    )
 
 
 # --- error bodies ------------------------------------------------------------------------------------
@@ -368,15 +394,12 @@ def error_bodies(draw: st.DrawFn) -> bytes:
     return _dump(value, draw).encode()
 
 
-errors_count = Count()
-
-
 @FUZZ
 @given(error_bodies(), st.integers(100, 599))
-def test_error_body_parser_on_any_body(raw: bytes, status: int) -> None:
+def error_body_parser_on_any_body_property(count: Count, raw: bytes, status: int) -> None:
     """Any body: a one-line message and a code of a documented type; the key never shows, even
     JSON-escaped (``\\u0073k-…``, ``\\/``) — not in the message, the code, nor the kept body."""
-    errors_count()
+    count()
     with watchdog():
         message, code, _ = parse_error_body(raw)
         error = error_for_status(status, raw, secret=KEY)
@@ -386,6 +409,18 @@ def test_error_body_parser_on_any_body(raw: bytes, status: int) -> None:
     assert "\n" not in text and text.startswith(f"HTTP {status}")
     for shown in (text, repr(error.code), json.dumps(error.body, default=repr)):
         assert KEY not in shown and KEY[:-4] not in shown
+
+
+def test_error_body_parser_on_any_body(reliability: Any) -> None:
+    count = Count()
+    error_body_parser_on_any_body_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="error-body parser (any body, key echoed and JSON-escaped)",
+        examples=count.n,
+        property="one-line message; the key never appears",
+    )
 
 
 def test_deeply_nested_error_body() -> None:
@@ -532,32 +567,39 @@ def option_lines(draw: st.DrawFn) -> str:
     return line.replace("\n", " ")
 
 
-parser_count = Count()
-parser_results = {"result": 0, "usage error": 0, "attach error": 0}
-
-
 @FUZZ
 @given(option_lines(), st.sampled_from(["hi", "about {x} and {name}", "{{literal}}"]))
-def test_option_parser_on_any_line(line: str, cell: str) -> None:
+def option_parser_on_any_line_property(count: Count, line: str, cell: str) -> None:
     """Any option line: a result, or a one-line UsageError. The only other error is the
     documented one-line PromptError for ``-a NAME`` when the notebook has no NAME."""
-    parser_count()
+    count()
     m = magics()
     with watchdog():
         try:
             m.gemini_cell(line, cell)
         except UsageError as exc:
             assert "\n" not in str(exc).strip() or str(exc).startswith("usage:"), str(exc)
-            parser_results["usage error"] += 1
+            count.outcomes["usage error"] += 1
         except PromptError as exc:
             assert str(exc).startswith("-a/--attach: no variable "), str(exc)
             assert "\n" not in str(exc)
-            parser_results["attach error"] += 1
+            count.outcomes["attach error"] += 1
         else:
-            parser_results["result"] += 1
+            count.outcomes["result"] += 1
 
 
-template_count = Count()
+def test_option_parser_on_any_line(reliability: Any) -> None:
+    count = Count()
+    option_parser_on_any_line_property(count)
+    assert count.n > 0
+    outcomes = count.outcomes
+    assert outcomes["result"] > 0 and outcomes["usage error"] > 0, outcomes
+    reliability.record(
+        "fuzz",
+        target="%%gemini option line",
+        examples=count.n,
+        property="a result or a one-line UsageError (PromptError for -a of an unknown name)",
+    )
 
 
 @FUZZ
@@ -594,10 +636,10 @@ template_count = Count()
         max_size=10,
     ).map("".join)
 )
-def test_prompt_template_on_any_cell(cell: str) -> None:
+def prompt_template_on_any_cell_property(count: Count, cell: str) -> None:
     """Any cell body: a result, a one-line PromptError naming the placeholder, or (when nothing
     is left of it) the empty-cell UsageError."""
-    template_count()
+    count()
     m = magics()
     with watchdog():
         try:
@@ -608,37 +650,13 @@ def test_prompt_template_on_any_cell(cell: str) -> None:
             assert str(exc) == "%%gemini: the cell is empty; write the prompt below %%gemini"
 
 
-def test_fuzz_figures(reliability: Any) -> None:
-    """Runs after the properties above (file order) and records how many examples each ran."""
-    runs: list[tuple[str, Count, str]] = [
-        (
-            "stream pipeline (bytes → SSE → JSON → Reply)",
-            pipeline_count,
-            "never raises; only documented StreamErrors; events add up to the reply",
-        ),
-        (
-            "chat, models and embeddings answers (any JSON)",
-            answers_count,
-            "a result or a one-line GeminiError",
-        ),
-        (
-            "error-body parser (any body, key echoed and JSON-escaped)",
-            errors_count,
-            "one-line message; the key never appears",
-        ),
-        (
-            "%%gemini option line",
-            parser_count,
-            "a result or a one-line UsageError (PromptError for -a of an unknown name)",
-        ),
-        (
-            "%%gemini prompt template",
-            template_count,
-            "a result or a one-line PromptError / empty-cell UsageError",
-        ),
-    ]
-    for target, count, prop in runs:
-        if count.n == 0:
-            pytest.skip("run the whole module to count the examples")
-        reliability.record("fuzz", target=target, examples=count.n, property=prop)
-    assert parser_results["result"] > 0 and parser_results["usage error"] > 0, parser_results
+def test_prompt_template_on_any_cell(reliability: Any) -> None:
+    count = Count()
+    prompt_template_on_any_cell_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="%%gemini prompt template",
+        examples=count.n,
+        property="a result or a one-line PromptError / empty-cell UsageError",
+    )

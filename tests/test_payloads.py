@@ -29,10 +29,10 @@ import pytest
 
 import _lab
 from _reliability import widget_tree
-from conftest import KERNEL_KEY, KernelSession, kernel_env
+from conftest import KERNEL_KEY
 from html_check import inert_problems
 from ipygemini.testing import FakeGateway
-from test_magic_kernel import ok
+from kernel_driver import KernelSession, kernel_env, ok
 
 HOST = "attacker.invalid"
 

@@ -34,13 +34,12 @@ from _reliability import (
     run_panel,
     widget_tree,
 )
-from conftest import KernelSession, kernel_env
 from ipygemini import AsyncClient, Client, GeminiError
 from ipygemini._png import solid_png
 from ipygemini.testing import FakeGateway
+from kernel_driver import KernelSession, kernel_env, ok
 from test_faults import run_magic
 from test_hostile import Conn, HostileServer
-from test_magic_kernel import ok
 
 SECRET = "sk-LEAKCHECK-q7w3e9r2t5y8u1-do-not-print"
 """The distinctive key (its tail is not hex, so no widget or message id can contain it)."""
