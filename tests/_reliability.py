@@ -382,6 +382,16 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 
+def setting_default(name: str) -> Any:
+    """The default of one `ipygemini.Settings` field (what a front end uses when not told)."""
+    import dataclasses
+
+    from ipygemini import Settings
+
+    (default,) = (f.default for f in dataclasses.fields(Settings) if f.name == name)
+    return default
+
+
 def refused_port() -> tuple[socket.socket, int]:
     """A loopback port that refuses connections: bound (so nobody else gets it), not listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -549,8 +559,8 @@ def widget_tree(root: Any) -> Iterator[Any]:
 
 def blocks_html(text: str) -> str:
     """What a finished answer shows: each Markdown block rendered on its own."""
+    from ipygemini.render import render_markdown
     from ipygemini.render._display import BlockSplitter
-    from ipygemini.render._markdown import render_markdown
 
     splitter = BlockSplitter()
     events = splitter.feed(text) + splitter.flush()
@@ -574,8 +584,7 @@ def run_panel(
     `inspect(panel)` sees the panel before it is closed."""
     import ipywidgets as W
 
-    from ipygemini import AsyncClient
-    from ipygemini.panel._panel import ChatPanel
+    from ipygemini import AsyncClient, ChatPanel
 
     gw.clear()
     slept: list[float] = []

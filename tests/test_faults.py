@@ -33,9 +33,9 @@ from _reliability import (
     run_async_client,
     run_client,
     run_panel,
+    setting_default,
 )
 from conftest import KERNEL_KEY
-from ipygemini.client._client import _DEFAULTS
 from ipygemini.testing import FakeGateway
 from kernel_driver import KernelSession, displays, ok
 from test_magic_kernel import answer_blocks, is_footer, one_line_error
@@ -193,7 +193,7 @@ def run_magic(kernel: KernelSession, gw: FakeGateway, fault: Fault, port: int) -
         status=kept["status"],
         error_line=error_line,
         marked=marked if marked in ("failed", "truncated", "interrupted") else "",
-        backoff=_DEFAULTS["backoff"],  # the magic has no backoff setting
+        backoff=setting_default("backoff"),  # the magic has no backoff setting
     )
 
 

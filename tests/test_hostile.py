@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from _reliability import recording_sleep
+from _reliability import recording_sleep, setting_default
 from ipygemini import (
     AsyncClient,
     BadRequestError,
@@ -29,10 +29,9 @@ from ipygemini import (
     StreamError,
     TimeoutError,
 )
-from ipygemini.client._client import _DEFAULTS
 
 KEY = "sk-hostile-test-5a1d0c3e"
-LIMIT = int(_DEFAULTS["max_event_bytes"])  # 64 MB: the default bound is what is tested
+LIMIT = int(setting_default("max_event_bytes"))  # 64 MB: the default bound is what is tested
 MB = 1024 * 1024
 HEAD_SSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
