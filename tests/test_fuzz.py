@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import itertools
 import json
 import signal
@@ -60,10 +61,9 @@ def watchdog(seconds: float = WATCHDOG) -> Iterator[None]:
 
 
 class Count:
-    """Counts the examples one run of a property made (for the report), and their outcomes.
-
-    Each test makes its own and hands it to its property, so no test reads another's figures.
-    """
+    """One test's run of a property: how many examples it made and their outcomes (for the
+    report), and the objects the examples share. Each test makes its own and hands it to its
+    property, so no test reads another's figures or state."""
 
     def __init__(self) -> None:
         self.n = 0
@@ -72,12 +72,15 @@ class Count:
     def __call__(self) -> None:
         self.n += 1
 
+    @functools.cached_property
+    def core(self) -> Any:
+        """The client's protocol core (no I/O is done with it)."""
+        return Client(base_url="http://127.0.0.1:9/v1", api_key=KEY)._core
 
-_CORE = Client(base_url="http://127.0.0.1:9/v1", api_key=KEY)._core
-
-
-def core() -> Any:
-    return _CORE
+    @functools.cached_property
+    def parser(self) -> Any:
+        """The %%gemini option parser (building it per example would dominate the run)."""
+        return GeminiMagics(Shell()).parser
 
 
 # --- strategies -------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ def stream_pipeline_on_any_body_property(
     """bytes → SSE → JSON → Reply never raises; a failure is a documented StreamError, and the
     events handed to the caller add up to exactly the reply's text."""
     count()
-    state = _StreamState(core(), Reply())
+    state = _StreamState(count.core, Reply())
     state.decoder._max_event_bytes = limit
     events: list[Any] = []
     with watchdog():
@@ -286,7 +289,7 @@ def answers_of_every_endpoint_on_any_json_property(count: Count, obj: Any) -> No
     """A chat completion, a model list or an embeddings answer of any shape: a result, or an
     error from the documented tree (never a TypeError/KeyError from inside)."""
     count()
-    c = core()
+    c = count.core
     with watchdog():
         try:
             reply = c.reply_from_completion(obj)
@@ -453,14 +456,11 @@ class Shell(Configurable):
         self.next_input = text
 
 
-_PARSER = GeminiMagics(Shell()).parser
-
-
-def magics() -> GeminiMagics:
+def magics(count: Count) -> GeminiMagics:
     """GeminiMagics whose `_ask` builds the request body as the client would, then answers."""
     m = GeminiMagics(Shell())
-    m._parser = _PARSER
-    c = core()
+    m._parser = count.parser
+    c = count.core
 
     def ask(messages: list[dict[str, Any]], options: dict[str, Any], **kw: Any) -> Reply:
         try:
@@ -573,7 +573,7 @@ def option_parser_on_any_line_property(count: Count, line: str, cell: str) -> No
     """Any option line: a result, or a one-line UsageError. The only other error is the
     documented one-line PromptError for ``-a NAME`` when the notebook has no NAME."""
     count()
-    m = magics()
+    m = magics(count)
     with watchdog():
         try:
             m.gemini_cell(line, cell)
@@ -640,7 +640,7 @@ def prompt_template_on_any_cell_property(count: Count, cell: str) -> None:
     """Any cell body: a result, a one-line PromptError naming the placeholder, or (when nothing
     is left of it) the empty-cell UsageError."""
     count()
-    m = magics()
+    m = magics(count)
     with watchdog():
         try:
             m.gemini_cell("", cell)

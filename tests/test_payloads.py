@@ -186,25 +186,27 @@ def gw() -> Iterator[FakeGateway]:
 
 @pytest.fixture
 def sent_to_browser(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every widget state that would reach the browser: comm opens and updates."""
-    W = pytest.importorskip("ipywidgets")
+    """Every widget state that would reach the browser: each comm open and update, captured by
+    a comm of our own through `comm.create_comm` (the hook the comm package provides for it)."""
+    pytest.importorskip("ipywidgets")
     import comm
+    from comm.base_comm import BaseComm
 
     states: list[dict[str, Any]] = []
-    create = comm.create_comm
 
-    def create_comm(*args: Any, **kwargs: Any) -> Any:
-        states.append(kwargs.get("data", {}).get("state", {}))
-        return create(*args, **kwargs)
+    class RecordingComm(BaseComm):
+        def publish_msg(
+            self,
+            msg_type: str,
+            data: dict[str, Any] | None = None,
+            metadata: dict[str, Any] | None = None,
+            buffers: Any = None,
+            **keys: Any,
+        ) -> None:
+            if msg_type in ("comm_open", "comm_msg"):
+                states.append((data or {}).get("state", {}))
 
-    send = W.Widget._send
-
-    def _send(self: Any, msg: dict[str, Any], buffers: Any = None) -> None:
-        states.append(msg.get("state", {}))
-        send(self, msg, buffers)
-
-    monkeypatch.setattr(comm, "create_comm", create_comm)
-    monkeypatch.setattr(W.Widget, "_send", _send)
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
     return states
 
 
