@@ -27,6 +27,7 @@ from traitlets.config import Configurable
 
 from ipygemini import Client, GeminiError, Reply
 from ipygemini._errors import APIStatusError, error_for_status, parse_error_body
+from ipygemini._png import solid_png
 from ipygemini._types import FinishEvent, ImageEvent, ReasoningDelta, TextDelta, UsageEvent
 from ipygemini.client._client import _StreamState, parse_embeddings, parse_models
 from ipygemini.magic._magics import GeminiMagics, PromptError, _usage_from_value_error
@@ -445,7 +446,7 @@ class Shell(Configurable):
             "name": "Ada",
             "items": [1, 2, 3],
             "table": {"a": 1},
-            "png": b"\x89PNG\r\n\x1a\n" + b"\0" * 24,
+            "png": solid_png(2, 2, (10, 20, 30)),
             "nothing": None,
             "In": ["", "x = 42"],
             "Out": {1: 42},
