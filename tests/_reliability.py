@@ -715,11 +715,15 @@ def client_fds(server_port: int) -> dict[int, str]:
     """Open descriptors other than the server side of connections to `server_port`.
 
     The fake gateway runs in this process; its accepted sockets close when it notices the
-    client went away, which is its business, not the client's.
+    client went away, which is its business, not the client's. Eventfds are left out too: the
+    ZeroMQ contexts of kernels started earlier in this process (jupyter_client) open and close
+    them from their own threads, while neither httpx nor asyncio ever creates one.
     """
     table = _tcp_table()
     out: dict[int, str] = {}
     for fd, target in open_fds().items():
+        if target == "anon_inode:[eventfd]":
+            continue
         match = re.fullmatch(r"socket:\[(\d+)\]", target)
         if match and table.get(match.group(1), (0, 0))[0] == server_port:
             continue
