@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,28 +28,20 @@ KEY = "bench-key"
 MODEL = "gemini-2.5-flash"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_gateway() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_gateway() -> tuple[subprocess.Popen[str], str]:
+    """`python -m ipygemini.testing` on a free port; its first line says where it serves."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ipygemini.testing", "--port", str(port), "--api-key", KEY],
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "ipygemini.testing", "--port", "0", "--api-key", KEY],
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
-    base = f"http://127.0.0.1:{port}/v1"
-    for _ in range(200):
-        try:
-            httpx.get(base + "/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=1)
-            return proc, base
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the gateway did not start")
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "FakeGateway serving at http://127.0.0.1:PORT/v1"
+    if "serving at" not in line:
+        proc.kill()
+        raise SystemExit(f"the gateway did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[-1].strip()
 
 
 def prompt_for(chunks: int) -> str:

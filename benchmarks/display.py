@@ -12,16 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import queue
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ipygemini.testing import answer_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kernel_driver import KernelSession, gateway_env
 
 CHUNK_CHARS = 12
 PACED_DELAY = 1 / 250
@@ -97,45 +98,13 @@ class Result:
     blocks: int
 
 
-class Kernel:
-    def __init__(self, env: dict[str, str]) -> None:
-        from jupyter_client import KernelManager
-
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-
-    def run(self, code: str, timeout: float = 600) -> list[dict[str, Any]]:
-        msg_id = self.kc.execute(code)
-        messages: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                msg = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(code[:60]) from None
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status":
-                if msg["content"]["execution_state"] == "idle":
-                    return messages
-                continue
-            messages.append(msg)
-
-    def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-
 def wire_size(msg: dict[str, Any]) -> int:
     parts = {k: msg[k] for k in ("header", "parent_header", "metadata", "content")}
     return len(json.dumps(parts, default=str).encode())
 
 
-def measure(kernel: Kernel, code: str) -> Result:
-    messages = kernel.run(code)
+def measure(kernel: KernelSession, code: str) -> Result:
+    messages = kernel.run(code, timeout=600).messages
     numbers: dict[str, float] = {}
     shown: list[dict[str, Any]] = []
     finals: dict[str, dict[str, Any]] = {}
@@ -204,9 +173,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the paced 20,000-chunk run")
     args = parser.parse_args()
     gateway, url = start_gateway()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
-    env.update(GEMINI_BASE_URL=url, GEMINI_API_KEY="bench-key")
-    kernel = Kernel(env)
+    kernel = KernelSession(gateway_env(url, "bench-key"))
     rows: list[tuple[str, Result, Result]] = []
     try:
         kernel.run("%load_ext ipygemini")
@@ -221,7 +188,7 @@ def main() -> None:
                 plain = measure(kernel, PLAIN_CELL.format(prompt=prompt))
                 rows.append((f"{answer_chunks(words):,} chunks {label}", shown, plain))
     finally:
-        kernel.close()
+        kernel.shutdown()
         gateway.terminate()
         gateway.wait(5)
     load_seconds, heavy = load_ext_numbers()

@@ -1,7 +1,8 @@
 """Shared machinery of the reliability and security suite (issue 7).
 
 - `Figures`: what each reliability test proved, committed only when the test passed, written to
-  ``build/reliability/figures.json`` and rendered into ``docs/RELIABILITY.md`` (see conftest.py).
+  ``build/reliability/figures.json`` at the end of a run (conftest.py);
+  ``python tests/reliability_report.py`` renders ``docs/RELIABILITY.md`` from that file.
 - The fault catalogue (`FAULTS`) and the runners that drive `Client` and `AsyncClient` through it.
 - Process probes: open file descriptors, sockets to a port, resident memory.
 - `SecretScan`: counts occurrences of an API key in everything a test path produced.
@@ -15,7 +16,7 @@ import os
 import platform
 import re
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ MODULES = (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES_JSON = ROOT / "build" / "reliability" / "figures.json"
-REPORT = ROOT / "docs" / "RELIABILITY.md"
+"""Where a test run leaves its figures (ignored); reliability_report.py renders the page from it."""
 
 FRONT_ENDS = ("Client", "AsyncClient", "%%gemini", "ChatPanel")
 
@@ -110,11 +111,20 @@ class Figures:
 
     def dump(self) -> dict[str, Any]:
         return {
+            "incomplete": self.complete(),  # None, or why no report can be rendered from it
             "records": self.records,
             "outcomes": self.outcomes,
             "skips": self.skips,
             "environment": environment(),
         }
+
+    def write(self, path: Path = FIGURES_JSON) -> str | None:
+        """Write the figures as JSON to `path`; returns why they cannot make a report (or None)."""
+        data = self.dump()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1, default=str))
+        incomplete: str | None = data["incomplete"]
+        return incomplete
 
 
 def environment() -> dict[str, str]:
@@ -372,6 +382,16 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 
+def setting_default(name: str) -> Any:
+    """The default of one `ipygemini.Settings` field (what a front end uses when not told)."""
+    import dataclasses
+
+    from ipygemini import Settings
+
+    (default,) = (f.default for f in dataclasses.fields(Settings) if f.name == name)
+    return default
+
+
 def refused_port() -> tuple[socket.socket, int]:
     """A loopback port that refuses connections: bound (so nobody else gets it), not listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -454,16 +474,31 @@ def client_outcome(
     )
 
 
+def recording_sleep(client_class: Any, options: dict[str, Any], slept: list[float]) -> Any:
+    """`client_class(**options)` whose retry waits (the injected ``sleep=``) are appended to
+    `slept` instead of slept."""
+    import inspect
+
+    is_async = inspect.iscoroutinefunction(getattr(client_class, "aclose", None))
+
+    def record(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def record_async(seconds: float) -> None:
+        slept.append(seconds)
+
+    return client_class(**options, sleep=record_async if is_async else record)
+
+
 def run_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
-    """`Client.stream` through one fault; retry waits are recorded instead of slept."""
+    """`Client.stream` through one fault; retry waits are recorded instead of slept (sleep=)."""
     from ipygemini import Client, GeminiError
 
     gw.clear()
     slept: list[float] = []
     shown: list[str] = []
     error: BaseException | None = None
-    with Client(**client_options(gw, key, fault, port)) as client:
-        client._sleep = slept.append  # type: ignore[method-assign]
+    with recording_sleep(Client, client_options(gw, key, fault, port), slept) as client:
         if fault.push:
             name, opts, count = fault.push
             gw.push_fault(name, count=count, **opts)
@@ -487,13 +522,10 @@ def run_async_client(gw: Any, key: str, fault: Fault, port: int = 0) -> Outcome:
     slept: list[float] = []
     shown: list[str] = []
 
-    async def record_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
     async def main() -> tuple[Any, BaseException | None]:
         error: BaseException | None = None
-        async with AsyncClient(**client_options(gw, key, fault, port)) as client:
-            client._sleep = record_sleep  # type: ignore[method-assign]
+        options = client_options(gw, key, fault, port)
+        async with recording_sleep(AsyncClient, options, slept) as client:
             if fault.push:
                 name, opts, count = fault.push
                 gw.push_fault(name, count=count, **opts)
@@ -519,8 +551,7 @@ def widget_tree(root: Any) -> Iterator[Any]:
 
 def blocks_html(text: str) -> str:
     """What a finished answer shows: each Markdown block rendered on its own."""
-    from ipygemini.render import BlockSplitter
-    from ipygemini.render._markdown import render_markdown
+    from ipygemini.render import BlockSplitter, render_markdown
 
     splitter = BlockSplitter()
     events = splitter.feed(text) + splitter.flush()
@@ -542,18 +573,13 @@ def run_panel(
 ) -> Outcome:
     """`ChatPanel.send` through one fault (widgets without a front end, real sockets);
     `inspect(panel)` sees the panel before it is closed."""
-    from ipygemini import AsyncClient
-    from ipygemini.panel import ChatPanel
+    from ipygemini import AsyncClient, ChatPanel
 
     gw.clear()
     slept: list[float] = []
 
-    async def record_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
     async def main() -> tuple[Any, Any, list[str], list[Any]]:
-        client = AsyncClient(**client_options(gw, key, fault, port))
-        client._sleep = record_sleep  # type: ignore[method-assign]
+        client = recording_sleep(AsyncClient, client_options(gw, key, fault, port), slept)
         panel = ChatPanel(client=client, model=fault.model, load_models=False)
         try:
             if fault.push:
@@ -678,11 +704,15 @@ def client_fds(server_port: int) -> dict[int, str]:
     """Open descriptors other than the server side of connections to `server_port`.
 
     The fake gateway runs in this process; its accepted sockets close when it notices the
-    client went away, which is its business, not the client's.
+    client went away, which is its business, not the client's. Eventfds are left out too: the
+    ZeroMQ contexts of kernels started earlier in this process (jupyter_client) open and close
+    them from their own threads, while neither httpx nor asyncio ever creates one.
     """
     table = _tcp_table()
     out: dict[int, str] = {}
     for fd, target in open_fds().items():
+        if target == "anon_inode:[eventfd]":
+            continue
         match = re.fullmatch(r"socket:\[(\d+)\]", target)
         if match and table.get(match.group(1), (0, 0))[0] == server_port:
             continue
@@ -793,223 +823,3 @@ class LogCapture:
             root.removeHandler(self.handler)
             for name, level in saved.items():
                 logging.getLogger(name).setLevel(level)
-
-
-# --- the report ------------------------------------------------------------------------------------
-
-
-def _of(records: list[dict[str, Any]], section: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["section"] == section]
-
-
-def _table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(str(c) for c in row) + " |" for row in rows)
-    return lines
-
-
-def _code(text: str) -> str:
-    text = text.replace("|", "\\|")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def render(data: Mapping[str, Any]) -> str:
-    """docs/RELIABILITY.md from the figures of one complete, green run of the reliability tests."""
-    records: list[dict[str, Any]] = list(data["records"])
-    skips: dict[str, str] = dict(data.get("skips", {}))
-    env: dict[str, str] = dict(data.get("environment", {}))
-    out: list[str] = [
-        "# Reliability and security report",
-        "",
-        "Written by the test suite from its own run (`tests/conftest.py` renders it when every "
-        "reliability module ran and passed: "
-        + ", ".join(f"`tests/{m}`" for m in MODULES)
-        + "). Each figure below was recorded by a test after it asserted it, so a regression "
-        "fails that test instead of changing this page. Do not edit by hand.",
-        "",
-        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()) + ".",
-        "",
-    ]
-
-    matrix = _of(records, "matrix")
-    hostile = _of(records, "hostile")
-    soak = {r["name"]: r for r in _of(records, "soak")}
-    bad = _of(records, "bad_input")
-    fuzz = _of(records, "fuzz")
-    payloads = _of(records, "payload")
-    secrets = _of(records, "secrets")
-    front_ends = [f for f in FRONT_ENDS if any(r["front_end"] == f for r in matrix)]
-    rows = {r["fault"] for r in matrix}
-    leaked = sum(r.get("leaked_fds", 0) for r in soak.values())
-    growths = [r["rss_growth"] for r in soak.values() if "rss_growth" in r]
-    key_hits = sum(r["hits"] for r in secrets)
-    texts = sum(r["texts"] for r in secrets)
-
-    summary = [
-        (
-            "faults tried / survived",
-            f"{len(matrix)} / {len(matrix)} ({len(rows)} faults × {len(front_ends)} front ends)",
-        ),
-        (
-            "front ends covered",
-            f"{len(front_ends)} of {len(FRONT_ENDS)}: " + ", ".join(_code(f) for f in front_ends),
-        ),
-        ("hostile servers tried / survived", f"{len(hostile)} / {len(hostile)}"),
-        (
-            "fuzzed inputs (hypothesis examples)",
-            f"{sum(r['examples'] for r in fuzz):,} in {len(fuzz)} properties",
-        ),
-        ("bad inputs tried", f"{len(bad)} (each with its exact one-line message)"),
-        (
-            "payloads tried",
-            f"{len({r['payload'] for r in payloads})} payloads, {len(payloads)} checks ("
-            + ", ".join(
-                f"{f}: {sum(1 for r in payloads if r['front_end'] == f)}"
-                for f in dict.fromkeys(r["front_end"] for r in payloads)
-            )
-            + ")",
-        ),
-        (
-            "requests in the soak",
-            "; ".join(f"{r['requests']:,} {r['label']}" for r in soak.values() if "requests" in r),
-        ),
-        ("leaked file descriptors", f"{leaked}"),
-        (
-            "memory growth after warm-up (RSS)",
-            "; ".join(
-                f"{r['rss_growth']:+.2f} % ({r['label']})"
-                for r in soak.values()
-                if "rss_growth" in r
-            )
-            + " (limit: < 10 %)"
-            if growths
-            else "not measured",
-        ),
-        ("API key occurrences found", f"{key_hits} in {texts:,} texts scanned"),
-    ]
-    out += ["## Summary", "", *_table(["figure", "value"], summary), ""]
-
-    out += [
-        "## Fault × front end matrix (`tests/test_faults.py`)",
-        "",
-        "Faults come from `FakeGateway` over real loopback sockets. Retry waits are recorded, "
-        "not slept. Outcomes: *recovered by retry* (complete answer equal to the gateway's), "
-        "*survived, complete*, *clear one-line error* (exact message asserted), *partial kept, "
-        "marked failed/truncated* (the kept text is a prefix of the full answer and says how it "
-        "ended: `reply.status`, the magic's footer and `_gemini.status`, the panel's note).",
-        "",
-    ]
-    by_fault: dict[str, dict[str, dict[str, Any]]] = {}
-    labels: dict[str, str] = {}
-    for r in matrix:
-        by_fault.setdefault(r["fault"], {})[r["front_end"]] = r
-        labels[r["fault"]] = r["label"]
-    table_rows = []
-    for fault_id, cells in by_fault.items():
-        expected = next(iter(cells.values()))["outcome"]
-        marks = [
-            ("✔ " + expected) if f in cells else "— (" + skip_reason(skips, f) + ")"
-            for f in FRONT_ENDS
-        ]
-        table_rows.append([labels[fault_id], *marks])
-    out += _table(["fault", *FRONT_ENDS], table_rows)
-    errors = {r["fault"]: r["message"] for r in matrix if r.get("message")}
-    if errors:
-        out += ["", "The one-line errors (identical in every front end):", ""]
-        out += _table(["fault", "message"], ([labels[f], _code(m)] for f, m in errors.items()))
-    out.append("")
-
-    out += ["## Hostile servers (`tests/test_hostile.py`)", ""]
-    out += _table(
-        ["server", "front end", "outcome", "bound"],
-        ([r["label"], r["front_end"], r["outcome"], r.get("bound", "")] for r in hostile),
-    )
-    out.append("")
-
-    out += ["## Soak (`tests/test_soak.py`)", ""]
-    out += _table(
-        ["run", "requests", "complete and correct", "leaked descriptors", "RSS growth"],
-        (
-            [
-                r["label"],
-                f"{r.get('requests', 0):,}",
-                f"{r.get('correct', 0):,}",
-                r.get("leaked_fds", "—"),
-                f"{r['rss_growth']:+.2f} %" if "rss_growth" in r else "—",
-            ]
-            for r in soak.values()
-        ),
-    )
-    notes = [r["note"] for r in soak.values() if r.get("note")]
-    if notes:
-        out += ["", *[f"- {n}" for n in notes]]
-    out.append("")
-
-    out += ["## Fuzzing (`tests/test_fuzz.py`, hypothesis)", ""]
-    out += _table(
-        ["target", "examples", "property"],
-        ([r["target"], f"{r['examples']:,}", r["property"]] for r in fuzz),
-    )
-    out.append("")
-
-    out += ["## Bad input (`tests/test_bad_input.py`)", ""]
-    out += _table(
-        ["input", "front end", "exception", "message"],
-        ([r["input"], r["front_end"], r["exception"], _code(r["message"])] for r in bad),
-    )
-    out.append("")
-
-    out += ["## Untrusted model output (`tests/test_payloads.py`)", ""]
-    by_payload: dict[str, list[str]] = {}
-    kinds: dict[str, str] = {}
-    for r in payloads:
-        by_payload.setdefault(r["payload"], []).append(r["front_end"])
-        kinds[r["payload"]] = r["kind"]
-    out += _table(
-        ["kind", "payload", "checked in"],
-        ([kinds[p], _code(p), ", ".join(sorted(set(f)))] for p, f in by_payload.items()),
-    )
-    browser = [n for n in skips if "test_payloads.py" in n and "browser" in n]
-    for nodeid in browser:
-        out += ["", f"Browser check skipped: {skips[nodeid]}"]
-    out.append("")
-
-    out += ["## Secrets (`tests/test_secrets.py`)", ""]
-    out += _table(
-        ["path", "texts scanned", "key occurrences"],
-        ([r["path"], f"{r['texts']:,}", r["hits"]] for r in secrets),
-    )
-    skipped = [f"- `{n.split('::', 1)[1]}`: {reason}" for n, reason in skips.items()]
-    if skipped:
-        out += ["", "## Skipped in this run", "", *skipped]
-    out.append("")
-    return "\n".join(out)
-
-
-MATRIX_TESTS = {
-    "Client": "test_faults.py::test_client[",
-    "AsyncClient": "test_faults.py::test_async_client[",
-    "%%gemini": "test_faults.py::test_magic[",
-    "ChatPanel": "test_faults.py::test_panel[",
-}
-"""The test of each matrix column (test_faults.py)."""
-
-
-def skip_reason(skips: Mapping[str, str], front_end: str) -> str:
-    for nodeid, reason in skips.items():
-        if MATRIX_TESTS[front_end] in nodeid:
-            return f"skipped: {reason}" if reason else "skipped"
-    return "not run"
-
-
-def write(figures: Figures) -> tuple[Path, Path | None, str | None]:
-    """Write the figures' JSON; render the report if this run can. Returns (json, report, why not)."""
-    FIGURES_JSON.parent.mkdir(parents=True, exist_ok=True)
-    data = figures.dump()
-    FIGURES_JSON.write_text(json.dumps(data, indent=1, default=str))
-    why = figures.complete()
-    if why is not None:
-        return FIGURES_JSON, None, why
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(render(data))
-    return FIGURES_JSON, REPORT, None

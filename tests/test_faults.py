@@ -2,7 +2,7 @@
 ``%%gemini`` in a real kernel and `ChatPanel`, each cell checked against its promised outcome.
 
 The rows and their outcomes live in `_reliability.FAULTS`; `check_outcome` asserts them the same
-way for every front end. Retry waits are recorded instead of slept (``client._sleep``), so no
+way for every front end. Retry waits are recorded instead of slept (an injected ``sleep=``), so no
 test waits for a backoff; only the idle-timeout row waits, for the 0.3 s timeout itself.
 """
 
@@ -33,11 +33,12 @@ from _reliability import (
     run_async_client,
     run_client,
     run_panel,
+    setting_default,
 )
-from conftest import KERNEL_KEY, KernelSession
-from ipygemini.client._client import _DEFAULTS
+from conftest import KERNEL_KEY
 from ipygemini.testing import FakeGateway
-from test_magic_kernel import answer_blocks, displays, is_footer, ok, one_line_error
+from kernel_driver import KernelSession, displays, ok
+from test_magic_kernel import answer_blocks, is_footer, one_line_error
 
 IDS = [f.id for f in FAULTS]
 
@@ -116,7 +117,7 @@ def test_panel(fault: Fault, magic_gateway: FakeGateway, refused: int, reliabili
 PREPARE = """\
 import ipygemini.magic as _gm
 _slept = []
-_gm._LOADED[id(get_ipython())].client()._sleep = _slept.append
+_gm._LOADED[id(get_ipython())].session.sleep = _slept.append
 _gemini = None
 """
 KEPT = """\
@@ -192,7 +193,7 @@ def run_magic(kernel: KernelSession, gw: FakeGateway, fault: Fault, port: int) -
         status=kept["status"],
         error_line=error_line,
         marked=marked if marked in ("failed", "truncated", "interrupted") else "",
-        backoff=_DEFAULTS["backoff"],  # the magic has no backoff setting
+        backoff=setting_default("backoff"),  # the magic has no backoff setting
     )
 
 

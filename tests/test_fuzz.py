@@ -10,6 +10,8 @@ option parser and prompt template. Each example runs under a watchdog, so a hang
 from __future__ import annotations
 
 import base64
+import collections
+import functools
 import itertools
 import json
 import signal
@@ -18,7 +20,6 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
@@ -26,8 +27,10 @@ from traitlets.config import Configurable
 
 from ipygemini import Client, GeminiError, Reply
 from ipygemini._errors import APIStatusError, error_for_status, parse_error_body
+from ipygemini._png import solid_png
 from ipygemini._types import FinishEvent, ImageEvent, ReasoningDelta, TextDelta, UsageEvent
-from ipygemini.client._client import _StreamState, parse_embeddings, parse_models
+from ipygemini.client._parse import parse_embeddings, parse_models
+from ipygemini.client._stream import StreamMachine
 from ipygemini.magic import GeminiMagics, PromptError
 from ipygemini.magic._options import usage_error as _usage_from_value_error
 
@@ -61,20 +64,26 @@ def watchdog(seconds: float = WATCHDOG) -> Iterator[None]:
 
 
 class Count:
-    """Counts the examples a property ran (for the report)."""
+    """One test's run of a property: how many examples it made and their outcomes (for the
+    report), and the objects the examples share. Each test makes its own and hands it to its
+    property, so no test reads another's figures or state."""
 
     def __init__(self) -> None:
         self.n = 0
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     def __call__(self) -> None:
         self.n += 1
 
+    @functools.cached_property
+    def core(self) -> Any:
+        """The client's protocol core (no I/O is done with it)."""
+        return Client(base_url="http://127.0.0.1:9/v1", api_key=KEY)._core
 
-_CORE = Client(base_url="http://127.0.0.1:9/v1", api_key=KEY)._core
-
-
-def core() -> Any:
-    return _CORE
+    @functools.cached_property
+    def parser(self) -> Any:
+        """The %%gemini option parser (building it per example would dominate the run)."""
+        return GeminiMagics(Shell()).parser
 
 
 # --- strategies -------------------------------------------------------------------------------------
@@ -199,7 +208,6 @@ STREAM_ERRORS = (
     "Stream failed: the gateway reported an error mid-stream",
     "Stream failed: a server-sent event exceeded the ",
 )
-pipeline_count = Count()
 
 
 @FUZZ
@@ -208,16 +216,20 @@ pipeline_count = Count()
     st.lists(st.integers(0, 10_000), max_size=12),
     st.sampled_from([64, 4096, 1 << 26]),
 )
-def test_stream_pipeline_on_any_body(body: bytes, cuts: list[int], limit: int) -> None:
+def stream_pipeline_on_any_body_property(
+    count: Count, body: bytes, cuts: list[int], limit: int
+) -> None:
     """bytes → SSE → JSON → Reply never raises; a failure is a documented StreamError, and the
     events handed to the caller add up to exactly the reply's text."""
-    pipeline_count()
-    state = _StreamState(core(), Reply())
-    state.decoder._max_event_bytes = limit
+    count()
+    settings = count.core.settings
+    state = StreamMachine(
+        Reply(), max_event_bytes=limit, idle_timeout=settings.idle_timeout, secret=settings.api_key
+    )
     events: list[Any] = []
     with watchdog():
         for piece in split_at(body, cuts):
-            events.extend(state.feed(piece))
+            events.extend(state.feed(piece, 0.0))
         events.extend(state.end())
     for event in events:
         assert isinstance(event, EVENT_TYPES), event
@@ -234,10 +246,19 @@ def test_stream_pipeline_on_any_body(body: bytes, cuts: list[int], limit: int) -
     json.dumps([c.text for c in reply.choices])
 
 
+def test_stream_pipeline_on_any_body(reliability: Any) -> None:
+    count = Count()
+    stream_pipeline_on_any_body_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="stream pipeline (bytes → SSE → JSON → Reply)",
+        examples=count.n,
+        property="never raises; only documented StreamErrors; events add up to the reply",
+    )
+
+
 # --- the other answers a gateway gives ------------------------------------------------------------
-
-answers_count = Count()
-
 
 embeddings_like = st.fixed_dictionaries(
     {},
@@ -269,11 +290,11 @@ embeddings_like = st.fixed_dictionaries(
 
 @FUZZ
 @given(st.one_of(json_values, chunk_like, embeddings_like))
-def test_answers_of_every_endpoint_on_any_json(obj: Any) -> None:
+def answers_of_every_endpoint_on_any_json_property(count: Count, obj: Any) -> None:
     """A chat completion, a model list or an embeddings answer of any shape: a result, or an
     error from the documented tree (never a TypeError/KeyError from inside)."""
-    answers_count()
-    c = core()
+    count()
+    c = count.core
     with watchdog():
         try:
             reply = c.reply_from_completion(obj, {})
@@ -291,6 +312,18 @@ def test_answers_of_every_endpoint_on_any_json(obj: Any) -> None:
             else:
                 assert len(vectors) == expected
                 assert all(isinstance(x, float) for v in vectors for x in v)
+
+
+def test_answers_of_every_endpoint_on_any_json(reliability: Any) -> None:
+    count = Count()
+    answers_of_every_endpoint_on_any_json_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="chat, models and embeddings answers (any JSON)",
+        examples=count.n,
+        property="a result or a one-line GeminiError",
+    )
 
 
 # --- error bodies ------------------------------------------------------------------------------------
@@ -369,15 +402,12 @@ def error_bodies(draw: st.DrawFn) -> bytes:
     return _dump(value, draw).encode()
 
 
-errors_count = Count()
-
-
 @FUZZ
 @given(error_bodies(), st.integers(100, 599))
-def test_error_body_parser_on_any_body(raw: bytes, status: int) -> None:
+def error_body_parser_on_any_body_property(count: Count, raw: bytes, status: int) -> None:
     """Any body: a one-line message and a code of a documented type; the key never shows, even
     JSON-escaped (``\\u0073k-…``, ``\\/``) — not in the message, the code, nor the kept body."""
-    errors_count()
+    count()
     with watchdog():
         message, code, _ = parse_error_body(raw)
         error = error_for_status(status, raw, secret=KEY)
@@ -387,6 +417,18 @@ def test_error_body_parser_on_any_body(raw: bytes, status: int) -> None:
     assert "\n" not in text and text.startswith(f"HTTP {status}")
     for shown in (text, repr(error.code), json.dumps(error.body, default=repr)):
         assert KEY not in shown and KEY[:-4] not in shown
+
+
+def test_error_body_parser_on_any_body(reliability: Any) -> None:
+    count = Count()
+    error_body_parser_on_any_body_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="error-body parser (any body, key echoed and JSON-escaped)",
+        examples=count.n,
+        property="one-line message; the key never appears",
+    )
 
 
 def test_deeply_nested_error_body() -> None:
@@ -408,7 +450,7 @@ class Shell(Configurable):
             "name": "Ada",
             "items": [1, 2, 3],
             "table": {"a": 1},
-            "png": b"\x89PNG\r\n\x1a\n" + b"\0" * 24,
+            "png": solid_png(2, 2, (10, 20, 30)),
             "nothing": None,
             "In": ["", "x = 42"],
             "Out": {1: 42},
@@ -419,14 +461,11 @@ class Shell(Configurable):
         self.next_input = text
 
 
-_PARSER = GeminiMagics(Shell()).parser
-
-
-def magics() -> GeminiMagics:
+def magics(count: Count) -> GeminiMagics:
     """GeminiMagics whose `_ask` builds the request body as the client would, then answers."""
     m = GeminiMagics(Shell())
-    m._parser = _PARSER
-    c = core()
+    m._parser = count.parser
+    c = count.core
 
     def ask(messages: list[dict[str, Any]], options: dict[str, Any], **kw: Any) -> Reply:
         try:
@@ -533,32 +572,39 @@ def option_lines(draw: st.DrawFn) -> str:
     return line.replace("\n", " ")
 
 
-parser_count = Count()
-parser_results = {"result": 0, "usage error": 0, "attach error": 0}
-
-
 @FUZZ
 @given(option_lines(), st.sampled_from(["hi", "about {x} and {name}", "{{literal}}"]))
-def test_option_parser_on_any_line(line: str, cell: str) -> None:
+def option_parser_on_any_line_property(count: Count, line: str, cell: str) -> None:
     """Any option line: a result, or a one-line UsageError. The only other error is the
     documented one-line PromptError for ``-a NAME`` when the notebook has no NAME."""
-    parser_count()
-    m = magics()
+    count()
+    m = magics(count)
     with watchdog():
         try:
             m.gemini_cell(line, cell)
         except UsageError as exc:
             assert "\n" not in str(exc).strip() or str(exc).startswith("usage:"), str(exc)
-            parser_results["usage error"] += 1
+            count.outcomes["usage error"] += 1
         except PromptError as exc:
             assert str(exc).startswith("-a/--attach: no variable "), str(exc)
             assert "\n" not in str(exc)
-            parser_results["attach error"] += 1
+            count.outcomes["attach error"] += 1
         else:
-            parser_results["result"] += 1
+            count.outcomes["result"] += 1
 
 
-template_count = Count()
+def test_option_parser_on_any_line(reliability: Any) -> None:
+    count = Count()
+    option_parser_on_any_line_property(count)
+    assert count.n > 0
+    outcomes = count.outcomes
+    assert outcomes["result"] > 0 and outcomes["usage error"] > 0, outcomes
+    reliability.record(
+        "fuzz",
+        target="%%gemini option line",
+        examples=count.n,
+        property="a result or a one-line UsageError (PromptError for -a of an unknown name)",
+    )
 
 
 @FUZZ
@@ -595,11 +641,11 @@ template_count = Count()
         max_size=10,
     ).map("".join)
 )
-def test_prompt_template_on_any_cell(cell: str) -> None:
+def prompt_template_on_any_cell_property(count: Count, cell: str) -> None:
     """Any cell body: a result, a one-line PromptError naming the placeholder, or (when nothing
     is left of it) the empty-cell UsageError."""
-    template_count()
-    m = magics()
+    count()
+    m = magics(count)
     with watchdog():
         try:
             m.gemini_cell("", cell)
@@ -609,37 +655,13 @@ def test_prompt_template_on_any_cell(cell: str) -> None:
             assert str(exc) == "%%gemini: the cell is empty; write the prompt below %%gemini"
 
 
-def test_fuzz_figures(reliability: Any) -> None:
-    """Runs after the properties above (file order) and records how many examples each ran."""
-    runs: list[tuple[str, Count, str]] = [
-        (
-            "stream pipeline (bytes → SSE → JSON → Reply)",
-            pipeline_count,
-            "never raises; only documented StreamErrors; events add up to the reply",
-        ),
-        (
-            "chat, models and embeddings answers (any JSON)",
-            answers_count,
-            "a result or a one-line GeminiError",
-        ),
-        (
-            "error-body parser (any body, key echoed and JSON-escaped)",
-            errors_count,
-            "one-line message; the key never appears",
-        ),
-        (
-            "%%gemini option line",
-            parser_count,
-            "a result or a one-line UsageError (PromptError for -a of an unknown name)",
-        ),
-        (
-            "%%gemini prompt template",
-            template_count,
-            "a result or a one-line PromptError / empty-cell UsageError",
-        ),
-    ]
-    for target, count, prop in runs:
-        if count.n == 0:
-            pytest.skip("run the whole module to count the examples")
-        reliability.record("fuzz", target=target, examples=count.n, property=prop)
-    assert parser_results["result"] > 0 and parser_results["usage error"] > 0, parser_results
+def test_prompt_template_on_any_cell(reliability: Any) -> None:
+    count = Count()
+    prompt_template_on_any_cell_property(count)
+    assert count.n > 0
+    reliability.record(
+        "fuzz",
+        target="%%gemini prompt template",
+        examples=count.n,
+        property="a result or a one-line PromptError / empty-cell UsageError",
+    )

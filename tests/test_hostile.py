@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from _reliability import recording_sleep, setting_default
 from ipygemini import (
     AsyncClient,
     BadRequestError,
@@ -28,10 +29,9 @@ from ipygemini import (
     StreamError,
     TimeoutError,
 )
-from ipygemini.client._client import _DEFAULTS
 
 KEY = "sk-hostile-test-5a1d0c3e"
-LIMIT = int(_DEFAULTS["max_event_bytes"])  # 64 MB: the default bound is what is tested
+LIMIT = int(setting_default("max_event_bytes"))  # 64 MB: the default bound is what is tested
 MB = 1024 * 1024
 HEAD_SSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -283,8 +283,8 @@ def test_endless_error_body_is_cut_and_retried(serve: Any, reliability: Any) -> 
     slept: list[float] = []
 
     def call() -> Any:
-        with Client(base_url=server.base_url, api_key=KEY, max_retries=2) as client:
-            client._sleep = slept.append  # type: ignore[method-assign]
+        options = {"base_url": server.base_url, "api_key": KEY, "max_retries": 2}
+        with recording_sleep(Client, options, slept) as client:
             return client.chat("hi")
 
     _, error, peak = measure(call)
@@ -422,8 +422,8 @@ def test_gzip_bomb_is_bounded(
     slept: list[float] = []
 
     def call() -> Any:
-        with Client(base_url=server.base_url, api_key=KEY, max_retries=1) as client:
-            client._sleep = slept.append  # type: ignore[method-assign]
+        options = {"base_url": server.base_url, "api_key": KEY, "max_retries": 1}
+        with recording_sleep(Client, options, slept) as client:
             if kind == "text/event-stream":
                 with client.stream("hi") as stream:
                     return stream.until_done()

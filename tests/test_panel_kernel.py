@@ -248,14 +248,11 @@ def test_stop_keeps_the_partial_answer_marked_interrupted(
         """
         panel = watch(ChatPanel(load_models=False))
         task = panel.send("[fake:slow] [fake:words=600] go on and on")
-        stopped_at = []
-        task.add_done_callback(lambda _: stopped_at.append(time.monotonic()))
         """
     )
     kernel.wait_for("panel.last_reply is not None and len(panel.last_reply.text) > 80")
-    kernel.run("clicked_at = time.monotonic(); page(panel, type='stop')")
+    kernel.run("page(panel, type='stop')")
     kernel.wait_for("task.done()")
-    assert kernel.eval("stopped_at[0] - clicked_at") < 1.0
     assert fresh.wait_for_disconnect(5.0), "the gateway never saw the connection close"
     text = kernel.eval("task.result().text")
     full = answer_for(chat_bodies(fresh)[-1])

@@ -12,28 +12,26 @@ comes back as model text. Checked:
   or runs anything appears, and no request goes to the attacker's host. Skipped with the reason
   when chromium or Playwright is missing.
 
-Every HTML fragment must parse to allowed tags and attributes only, with http(s)/mailto links.
+Every HTML fragment must pass the shared allow-list check (tests/html_check.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import _lab
-from conftest import KERNEL_KEY, KernelSession, kernel_env
-from ipygemini.render._markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+from conftest import KERNEL_KEY
+from html_check import inert_problems
 from ipygemini.testing import FakeGateway
-from test_magic_kernel import ok
+from kernel_driver import KernelSession, kernel_env, ok
 
 HOST = "attacker.invalid"
 
@@ -114,44 +112,10 @@ REQUIRED_KINDS = {
 }
 IDS = [f"{i:02d}-{p.kind.replace(' ', '-').replace(':', '')}" for i, p in enumerate(PAYLOADS)]
 
-# The wrappers the display code itself adds around rendered Markdown (constant, not model text).
-OWN_TAGS = {"div", "details", "summary"}
-OWN_STYLE_PROPERTIES = {"color", "font-size", "font-weight", "opacity", "text-align"}
-
-
-class _Elements(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, attrs))
-
-    handle_startendtag = handle_starttag
-
 
 def assert_inert(fragment: str) -> None:
-    """`fragment` can neither run code nor load anything: allowed tags and attributes only."""
-    parser = _Elements()
-    parser.feed(fragment)
-    parser.close()
-    for tag, attrs in parser.found:
-        assert tag in ALLOWED_TAGS | OWN_TAGS, (tag, fragment)
-        for name, value in attrs:
-            value = value or ""
-            allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | {"rel"}
-            if tag in OWN_TAGS or tag == "span":
-                allowed |= {"style", "open"}
-            assert name in allowed, (tag, name, fragment)
-            assert not name.startswith("on"), fragment
-            if name == "href":
-                assert re.match(r"(https?|mailto):", value), (value, fragment)
-            if name == "style":
-                for declaration in filter(None, (d.strip() for d in value.split(";"))):
-                    prop, _, val = declaration.partition(":")
-                    assert prop.strip() in OWN_STYLE_PROPERTIES, declaration
-                    assert "url(" not in val and "expression" not in val, declaration
-            assert "javascript:" not in html.unescape(value).lower().replace(" ", ""), value
+    """`fragment` can neither run code nor load anything (the shared allow-list check)."""
+    assert inert_problems(fragment) == [], fragment
 
 
 def test_the_catalogue_covers_the_issue() -> None:
@@ -221,25 +185,28 @@ def gw() -> Iterator[FakeGateway]:
 
 @pytest.fixture
 def sent_to_browser(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every widget state that would reach the browser: comm opens and updates."""
-    W = pytest.importorskip("ipywidgets")
+    """Every widget state that would reach the browser: each comm open and update, captured by
+    a comm of our own through `comm.create_comm` (the hook the comm package provides for it)."""
+    pytest.importorskip("ipywidgets")
     import comm
+    from comm.base_comm import BaseComm
 
     states: list[dict[str, Any]] = []
-    create = comm.create_comm
 
-    def create_comm(*args: Any, **kwargs: Any) -> Any:
-        states.append(kwargs.get("data", {}).get("state", {}))
-        return create(*args, **kwargs)
+    class RecordingComm(BaseComm):
+        def publish_msg(
+            self,
+            msg_type: str,
+            data: dict[str, Any] | None = None,
+            metadata: dict[str, Any] | None = None,
+            buffers: Any = None,
+            **keys: Any,
+        ) -> None:
+            if msg_type in ("comm_open", "comm_msg"):
+                data = data or {}
+                states.append(data.get("state") or data.get("content") or {})  # or a custom message
 
-    send = W.Widget._send
-
-    def _send(self: Any, msg: dict[str, Any], buffers: Any = None) -> None:
-        states.append(msg.get("state") or msg.get("content", {}))  # state, or a custom message
-        send(self, msg, buffers)
-
-    monkeypatch.setattr(comm, "create_comm", create_comm)
-    monkeypatch.setattr(W.Widget, "_send", _send)
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
     return states
 
 

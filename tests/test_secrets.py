@@ -34,20 +34,16 @@ from _reliability import (
     run_panel,
     widget_tree,
 )
-from conftest import KernelSession, kernel_env
 from ipygemini import AsyncClient, Client, GeminiError
+from ipygemini._png import solid_png
 from ipygemini.testing import FakeGateway
+from kernel_driver import KernelSession, kernel_env, ok
 from test_faults import run_magic
 from test_hostile import Conn, HostileServer
-from test_magic_kernel import ok
 
 SECRET = "sk-LEAKCHECK-q7w3e9r2t5y8u1-do-not-print"
 """The distinctive key (its tail is not hex, so no widget or message id can contain it)."""
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\xdac\xfc\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92"
-    b"\xef\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+PNG = solid_png(1, 1, (200, 40, 40))
 
 
 @pytest.fixture(scope="module")
@@ -244,26 +240,6 @@ def test_fault_matrix(gw: FakeGateway, reliability: Any) -> None:
 # --- a real kernel --------------------------------------------------------------------------------
 
 
-class CapturedKernel(KernelSession):
-    """A KernelSession whose process stdout and stderr go to a file (scanned too)."""
-
-    def __init__(self, env: dict[str, str], output: Path) -> None:
-        from jupyter_client import KernelManager
-
-        self.output = output
-        self._file = open(output, "wb")  # closed in shutdown
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(env=env, stdout=self._file, stderr=self._file)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.all_messages = []
-
-    def shutdown(self) -> None:
-        super().shutdown()
-        self._file.close()
-
-
 def log_setup(path: Path) -> str:
     """Kernel code: keep every log record of every logger, at DEBUG, in `path`."""
     return (
@@ -281,7 +257,7 @@ def test_magic_in_a_kernel(gw: FakeGateway, tmp_path: Path, reliability: Any) ->
     pytest.importorskip("ipywidgets")
     scan = SecretScan(SECRET)
     log_file = tmp_path / "kernel-debug.log"
-    kernel = CapturedKernel(kernel_env(gw), tmp_path / "kernel-output.txt")
+    kernel = KernelSession(kernel_env(gw), output=tmp_path / "kernel-output.txt")
     sock, port = refused_port()
     try:
         ok(kernel.run("%load_ext ipygemini"))
@@ -344,7 +320,7 @@ def test_magic_in_a_kernel(gw: FakeGateway, tmp_path: Path, reliability: Any) ->
         sock.close()
     messages = [json.dumps(m, default=str) for m in kernel.all_messages]
     scan.scan_all("iopub/shell message", messages)
-    scan.scan("kernel process output", kernel.output.read_bytes())
+    scan.scan("kernel process output", (tmp_path / "kernel-output.txt").read_bytes())
     log_text = log_file.read_text()
     scan.scan("kernel DEBUG log", log_text)
     assert used >= 8 + len(FAULTS) - 1 and accepted(gw) >= 1  # the key was used (and login's)

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from _reliability import client_fds, rss_bytes, sockets_to
-from conftest import Cell, KernelSession
 from ipygemini import AsyncClient, Client
 from ipygemini.render import PLACEHOLDER
 from ipygemini.testing import FakeGateway, answer_for
-from test_magic_kernel import answer_blocks, displays, is_footer, ok
+from kernel_driver import Cell, KernelSession, displays, ok
+from test_magic_kernel import answer_blocks, is_footer
 
 KEY = "sk-soak-test-3e9a7b21"
 MODEL = "gemini-2.5-flash"
@@ -168,7 +168,7 @@ def run_interrupted(kernel: KernelSession, code: str) -> Cell:
             return
         if msg["content"]["data"] != PLACEHOLDER:
             sent.append(True)
-            kernel.km.interrupt_kernel()
+            kernel.interrupt()
 
     cell = kernel.run(code, on_message=interrupt)
     assert sent, "the answer never streamed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,11 @@ OFFLINE_HINT = (
 )
 
 
-def make_client(settings: Settings) -> Client:
+def make_client(settings: Settings, sleep: Callable[[float], object] | None = None) -> Client:
     """The one place a `Settings` becomes the magic's `Client`."""
     from ..client import Client
 
-    return Client(settings)
+    return Client(settings, sleep=sleep)
 
 
 class Session:
@@ -43,7 +44,9 @@ class Session:
         self.api_key: str | None = None  # from %gemini login: memory only
         self.offline_chosen = False  # %gemini offline (the offline rule needs nothing)
         self._client: Client | None = None
-        self._client_settings: Settings | None = None
+        self._client_settings: tuple[Settings, object] | None = None
+        self.sleep: Callable[[float], object] | None = None
+        """How the client waits before a retry (None: time.sleep); tests record the waits."""
 
     def config_values(self) -> dict[str, Any]:
         """``%config Gemini.*`` as `Settings.resolve` reads it: the shell's config section,
@@ -83,12 +86,13 @@ class Session:
     def client(self) -> Client:
         """The client for the current settings (made again when they change)."""
         settings = self.settings()
-        if self._client is not None and settings == self._client_settings:
+        made_for = (settings, self.sleep)
+        if self._client is not None and made_for == self._client_settings:
             return self._client
-        client = make_client(settings)
+        client = make_client(settings, self.sleep)
         if self._client is not None:
             self._client.close()
-        self._client, self._client_settings = client, settings
+        self._client, self._client_settings = client, made_for
         return client
 
     def conversation(self, name: str) -> Conversation:
