@@ -18,11 +18,13 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from jupyter_client import KernelManager
-
 from ipygemini.testing import FakeGateway
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kernel_driver import KernelSession, ok
 
 KEY = "bench-key-panel"
 WORD_CHARS = 5.2  # the fake's filler words average about this many characters with a space
@@ -49,34 +51,11 @@ class Result:
         return self.messages / self.seconds if self.seconds > 0 else float(self.messages)
 
 
-class Kernel:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel(env=env)
-        self.client = self.manager.blocking_client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-
-    def run(self, code: str) -> tuple[str, list[dict[str, Any]]]:
-        """Run `code`; return its stdout and every iopub message that arrived meanwhile."""
-        msg_id = self.client.execute(textwrap.dedent(code))
-        seen: list[dict[str, Any]] = []
-        out: list[str] = []
-        while True:
-            msg = self.client.get_iopub_msg(timeout=300)
-            seen.append(msg)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                raise RuntimeError("\n".join(msg["content"]["traceback"]))
-            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out), seen
-
-    def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
+def run(kernel: KernelSession, code: str) -> tuple[str, list[dict[str, Any]]]:
+    """Run `code`; its stdout and every iopub message that arrived meanwhile."""
+    start = len(kernel.iopub)
+    cell = ok(kernel.run(textwrap.dedent(code), timeout=300))
+    return cell.stdout, kernel.iopub[start:]
 
 
 def size(msg: dict[str, Any]) -> int:
@@ -99,8 +78,8 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def measure(kernel: Kernel, name: str, chunks: int, code: str) -> Result:
-    out, seen = kernel.run(code)
+def measure(kernel: KernelSession, name: str, chunks: int, code: str) -> Result:
+    out, seen = run(kernel, code)
     answer_bytes = int(out.strip().splitlines()[-1])
     comms = [m for m in seen if m["msg_type"] in ("comm_open", "comm_msg", "comm_close")]
     times = sorted(stamp(m) for m in comms)
@@ -158,19 +137,20 @@ def main() -> int:
     with FakeGateway(api_key=KEY) as gw:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
         env.update(GEMINI_BASE_URL=gw.base_url, GEMINI_API_KEY=KEY)
-        kernel = Kernel(env)
+        kernel = KernelSession(env)
         try:
-            kernel.run(
+            run(
+                kernel,
                 """
                 import ipywidgets as W
                 from ipygemini import AsyncClient, ChatPanel
                 from ipygemini.render._markdown import escape
-                """
+                """,
             )
             n = args.chunks
             # the panel is built (and warmed up) first: only the answer's traffic is measured
-            kernel.run("panel = ChatPanel(load_models=False)")
-            kernel.run(panel_code(prompt(50, 0)))
+            run(kernel, "panel = ChatPanel(load_models=False)")
+            run(kernel, panel_code(prompt(50, 0)))
             results = [
                 measure(kernel, "panel, instant", n, panel_code(prompt(n, 0))),
                 measure(kernel, "panel, 250 chunks/s", n, panel_code(prompt(n, 0.004))),

@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 
 from ipygemini.render import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
 
-__all__ = ["STYLE_PROPERTIES", "WRAPPER_TAGS", "inert_problems"]
+__all__ = ["STYLE_PROPERTIES", "WRAPPER_TAGS", "elements", "inert_problems"]
 
 WRAPPER_TAGS = frozenset({"div", "details", "summary"})
 """Tags the magic and the panel wrap around rendered Markdown (constant markup, not model text)."""
@@ -63,6 +63,14 @@ def _style_problems(tag: str, value: str, properties: Collection[str]) -> list[s
     return problems
 
 
+def elements(fragment: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Every start tag in `fragment` with its attributes, in order."""
+    parser = _Elements()
+    parser.feed(fragment)
+    parser.close()
+    return parser.found
+
+
 def inert_problems(
     fragment: str,
     *,
@@ -70,11 +78,8 @@ def inert_problems(
     style_properties: Collection[str] = STYLE_PROPERTIES,
 ) -> list[str]:
     """Every reason `fragment` could run code or load something ([] when it is inert)."""
-    parser = _Elements()
-    parser.feed(fragment)
-    parser.close()
     problems: list[str] = []
-    for tag, attrs in parser.found:
+    for tag, attrs in elements(fragment):
         values = {name: value or "" for name, value in attrs}
         image = tag == "img" and bool(_IMAGE_FROM_BYTES.fullmatch(values.get("src", "")))
         if tag == "img" and not image:

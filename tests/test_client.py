@@ -23,6 +23,7 @@ from ipygemini import (
     ServerError,
     StreamError,
 )
+from ipygemini._png import solid_png
 from ipygemini.testing import FakeGateway, answer_for
 
 KEY = "sk-test-DISTINCTIVE-9f3b2c"
@@ -366,10 +367,7 @@ def test_attachments_arrive_decoded(client: Client, gw: FakeGateway, tmp_path: A
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 4
     (tmp_path / "report.pdf").write_bytes(pdf)
     png = ipygemini.GeneratedImage.from_url(
-        "data:image/png;base64,"
-        + base64.b64encode(
-            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x03" + b"\0" * 20
-        ).decode()
+        "data:image/png;base64," + base64.b64encode(solid_png(2, 3, (10, 20, 30))).decode()
     )
     url = "https://example.com/cat.jpg?x=1"
     client.chat("describe", attachments=[tmp_path / "report.pdf", png, url])

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
-import struct
 import textwrap
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from ipygemini._png import solid_png
 from ipygemini.testing import FakeGateway, answer_for
+from kernel_driver import KernelSession
 
 jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
@@ -29,18 +28,7 @@ KEY = "sk-panel-SECRET-7c41zqxw"  # a non-hex tail: widget ids are hex
 
 
 def tiny_png(width: int = 3, height: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\xc8\x28\x28" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return solid_png(width, height, (200, 40, 40))
 
 
 class KernelError(AssertionError):
@@ -48,81 +36,42 @@ class KernelError(AssertionError):
 
 
 class Kernel:
-    """One IPython kernel; every iopub message it sends is kept in `iopub`."""
+    """The shared `KernelSession`, answering each cell with its text (stdout and value) and
+    raising `KernelError` when the cell fails: what these tests compare."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.manager = jupyter_client.KernelManager(kernel_name="python3")
-        self.manager.start_kernel(env=env)
-        self.client = self.manager.blocking_client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
-        self.iopub: list[dict[str, Any]] = []
+        self.session = KernelSession(env)
+
+    @property
+    def iopub(self) -> list[dict[str, Any]]:
+        return self.session.iopub
 
     def run(self, code: str, timeout: float = 30.0, subshell: str | None = None) -> str:
-        """Execute `code` (in `subshell`, if given); return its stdout and execute_result."""
-        content = {
-            "code": textwrap.dedent(code),
-            "silent": False,
-            "store_history": False,
-            "user_expressions": {},
-            "allow_stdin": False,
-            "stop_on_error": True,
-        }
-        request = self.client.session.msg("execute_request", content)
-        if subshell is not None:
-            request["header"]["subshell_id"] = subshell
-        self.client.shell_channel.send(request)
-        msg_id = request["header"]["msg_id"]
-        out: list[str] = []
-        error: dict[str, Any] | None = None
-        while True:
-            msg = self.client.get_iopub_msg(timeout=timeout)
-            self.iopub.append(msg)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                out.append(content["text"])
-            elif kind == "execute_result":
-                out.append(content["data"].get("text/plain", ""))
-            elif kind == "error":
-                error = content
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
+        cell = self.session.run(textwrap.dedent(code), timeout=timeout, subshell=subshell)
+        error = cell.error
         if error is not None:
             trace = "\n".join(error.get("traceback", []))
             raise KernelError(f"{error['ename']}: {error['evalue']}\n{trace}")
-        return "".join(out)
+        values = [
+            m["content"]["data"].get("text/plain", "") for m in cell.of_type("execute_result")
+        ]
+        return cell.stdout + "".join(values)
 
     def eval(self, expression: str) -> Any:
         """The JSON value of `expression` in the kernel."""
-        text = self.run(f"print(__import__('json').dumps({expression}))")
-        return json.loads(text)
+        return json.loads(self.run(f"print(__import__('json').dumps({expression}))"))
 
-    def wait_for(self, expression: str, timeout_polls: int = 5000) -> None:
-        """Poll `expression` with execute requests until it is true (the loop runs between)."""
-        for _ in range(timeout_polls):
-            if self.eval(f"bool({expression})"):
-                return
-        raise AssertionError(f"never became true: {expression}")
+    def wait_for(self, expression: str) -> None:
+        self.session.wait_for(expression)
 
     def subshell(self) -> str:
-        """Create a kernel subshell (JupyterLab sends widget messages to one) and return its id."""
-        self.client.control_channel.send(self.client.session.msg("create_subshell_request", {}))
-        reply = self.client.control_channel.get_msg(timeout=30)
-        assert reply["content"]["status"] == "ok", reply["content"]
-        return str(reply["content"]["subshell_id"])
+        return self.session.subshell()
 
     def drain(self) -> None:
-        while True:
-            try:
-                self.iopub.append(self.client.get_iopub_msg(timeout=0.3))
-            except queue.Empty:
-                return
+        self.session.drain()
 
     def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
+        self.session.shutdown()
 
 
 @pytest.fixture(scope="module")
