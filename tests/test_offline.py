@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -67,6 +68,8 @@ def test_cli_quickstart_runs_offline() -> None:
     assert out.returncode == 0, out.stderr
     assert "OFFLINE" in out.stderr
     assert 'You asked: "What can you do?"' in out.stdout
+    # the footer every front end shows: model · tokens · seconds · offline
+    assert re.search(r"^— gemini-2\.5-flash · \d+ tokens · \d+\.\d s · offline$", out.stderr, re.M)
 
 
 def test_magic_without_config_answers_offline(no_config: None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from contextlib import ExitStack
 
 from ._errors import GeminiError
@@ -31,17 +32,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import _offline
     from .client import Client
+    from .render import footer_bundle
 
+    def footer(reply: object, model: str) -> None:
+        """The footer every front end shows: model · tokens · seconds · how it ended · offline."""
+        bundle = footer_bundle(
+            reply,  # type: ignore[arg-type]
+            model=model,
+            seconds=time.perf_counter() - started,
+            offline=offline,
+        )
+        print("\n\n" + bundle["text/plain"], file=sys.stderr)
+
+    started = time.perf_counter()
+    stream = None
     with ExitStack() as stack:
         key: str | None = None
         url: str | None = None
-        if args.offline or _offline.nothing_configured():
+        offline = args.offline or _offline.nothing_configured()
+        if offline:
             gw = _offline.gateway()
             _offline.notice_once("cli")
             key, url = gw.api_key, gw.base_url
         try:
             client = stack.enter_context(Client(api_key=key, base_url=url, model=args.model))
-            with client.stream(prompt, thinking=args.thinking) as stream:
+            stream = client.stream(prompt, thinking=args.thinking)
+            with stream:
                 in_thought = False
                 for event in stream:
                     if event.type == "reasoning":
@@ -56,15 +72,16 @@ def main(argv: list[str] | None = None) -> int:
                         print(event.text, end="", flush=True)
                     elif event.type == "image":
                         print(f"\n[image: {event.image!r}]", flush=True)
-                reply = stream.reply
-            usage = reply.usage
-            tokens = f", {usage.total_tokens} tokens" if usage else ""
-            print(f"\n\n— {reply.model or client.model}{tokens}, {reply.status}", file=sys.stderr)
+            footer(stream.reply, client.model)
         except GeminiError as exc:
             print(f"\nerror: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print("\n[interrupted]", file=sys.stderr)
+            if stream is not None:  # what the stop flushed, then the footer saying "interrupted"
+                for event in stream.interrupted():
+                    if event.type == "text":
+                        print(event.text, end="", flush=True)
+                footer(stream.reply, client.model)
             return 130
     return 0
 
