@@ -296,9 +296,11 @@ class ExchangeLog:
         return _entry(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
 
     def lookup(self, key: str) -> Entry | None:
-        """The newest complete answer to the request with cache key `key`, or None."""
+        """The newest complete answer the gateway gave to the request with cache key `key` (a
+        replay is never the source of another), or None."""
         rows = self._query(
             "SELECT id FROM exchanges WHERE cache_key = ? AND status = 'complete' "
+            "AND from_cache = 0 "
             "ORDER BY id DESC LIMIT 1",
             [key],
         )
