@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from conftest import KERNEL_KEY, Cell, KernelSession, kernel_env
-from test_magic_kernel import assert_inert
 from ipygemini.testing import FakeGateway
+from test_magic_kernel import assert_inert
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
