@@ -176,3 +176,15 @@ def test_a_corrupt_log_file_warns_once_and_the_answer_shows(gateway: FakeGateway
     assert any("Still answer me" in d.get("text/plain", "") for d in answer_outputs(first))
     assert first.stderr.count("could not write to the log") == 1
     assert "could not" not in second.stderr  # one line per kind of failure, not per answer
+
+
+def test_the_panel_logs_its_exchanges_as_panel(kernel: KernelSession, home: Path) -> None:
+    ok(kernel.run("from ipygemini import ChatPanel\npanel = ChatPanel()"))
+    ok(kernel.run("reply = await panel.send('From the panel')"))
+    last = rows(home)[-1]
+    assert (last["source"], last["conversation"], last["prompt"]) == (
+        "panel",
+        "default",
+        "From the panel",
+    )
+    assert last["status"] == "complete"

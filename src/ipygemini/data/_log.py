@@ -263,9 +263,10 @@ class ExchangeLog:
                 f"SELECT id, {_COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n]
             )
         elif self._fts_ready():
-            rows = self._query(
-                f"SELECT e.id, {_prefixed('e.')} FROM exchanges_fts f JOIN exchanges e "
-                "ON e.id = f.rowid WHERE exchanges_fts MATCH ? ORDER BY e.id DESC LIMIT ?",
+            rows = self._query(  # FTS5 walks its matches newest first and stops at n
+                f"SELECT id, {_COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
+                "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
+                "ORDER BY id DESC",
                 [_fts_query(search), n],
             )
         else:
@@ -384,10 +385,6 @@ def _entry(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
         values[name] = json.loads(values[name])
     values["from_cache"] = bool(values["from_cache"])
     return Entry(**values, images=images)
-
-
-def _prefixed(prefix: str) -> str:
-    return ", ".join(prefix + c.strip() for c in _COLUMNS.split(","))
 
 
 def _fts_query(text: str) -> str:
