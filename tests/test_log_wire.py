@@ -239,3 +239,20 @@ def test_a_new_home_takes_effect_at_the_next_request(
     with client(gateway) as c:
         c.chat("moved")
     assert exchange_log().path == other / "log.sqlite3" and len(exchange_log()) == 1
+
+
+def test_a_stream_dropped_without_close_is_logged_as_interrupted(
+    home: Path, gateway: FakeGateway
+) -> None:
+    import gc
+
+    with client(gateway) as c:
+        s = c.stream("dropped midway [fake:slow] [fake:words=200]")
+        for event in s:
+            if event.type == "text":
+                break
+        kept = s.reply.text
+        del s, event
+        gc.collect()
+        (row,) = rows(home)
+    assert row["status"] == "interrupted" and row["answer"] == kept

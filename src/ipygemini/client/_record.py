@@ -117,8 +117,9 @@ class Recorder:
         self.finish(body, reply)
         return reply
 
-    def finish(self, body: Mapping[str, Any], reply: Reply) -> None:
-        """The reply ended: add its usage to the session's tally and write the exchange (once)."""
+    def finish(self, body: Mapping[str, Any], reply: Reply, *, wait: bool = True) -> None:
+        """The reply ended: add its usage to the session's tally and write the exchange (once;
+        ``wait=False``: skip it rather than wait for this process's other write)."""
         if self.done:
             return
         self.done = True
@@ -147,7 +148,7 @@ class Recorder:
             conversation=self.tags.conversation,
             from_cache=reply.cached,
         )
-        exchange_log().record(exchange, secret=self.settings.api_key)
+        exchange_log().record(exchange, secret=self.settings.api_key, wait=wait)
 
     def failed(self, body: Mapping[str, Any], exc: BaseException) -> None:
         """A non-streamed request ended without an answer: logged as failed (or interrupted)."""
