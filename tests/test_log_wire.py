@@ -256,3 +256,14 @@ def test_a_stream_dropped_without_close_is_logged_as_interrupted(
         gc.collect()
         (row,) = rows(home)
     assert row["status"] == "interrupted" and row["answer"] == kept
+
+
+def test_several_answers_or_tools_are_never_replayed(home: Path, gateway: FakeGateway) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with client(gateway, cache=True) as c:
+        c.chat("two answers", n=2)
+        c.chat("with tools", extra_body={"tools": tools})
+        sent = len(gateway.requests)
+        assert not c.chat("two answers", n=2).cached
+        assert not c.chat("with tools", extra_body={"tools": tools}).cached
+        assert len(gateway.requests) == sent + 2
