@@ -7,6 +7,8 @@ test modules import them from conftest (``from conftest import KERNEL_KEY, Kerne
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,10 @@ import pytest
 import _reliability
 from ipygemini.testing import FakeGateway
 from kernel_driver import OUTPUT_TYPES, Cell, KernelSession, gateway_env, kernel_env
+
+# Every exchange is logged to $IPYGEMINI_HOME: tests, and the kernels and subprocesses they start
+# (which inherit this environment), log into a temporary home, never the user's.
+os.environ["IPYGEMINI_HOME"] = tempfile.mkdtemp(prefix="ipygemini-test-home-")
 
 __all__ = [
     "KERNEL_KEY",

@@ -40,6 +40,7 @@ NAMES = [
     "05-dataframes-and-plots",
     "06-chat-panel",
     "07-embeddings-and-the-client",
+    "10-log-cache-and-usage",
 ]
 PATHS = [NOTEBOOKS / f"{name}.ipynb" for name in NAMES]
 _RESULT = re.compile(r"^(\S+::Cell \d+) (PASSED|FAILED|ERROR|SKIPPED)", re.MULTILINE)

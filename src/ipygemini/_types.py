@@ -150,6 +150,8 @@ class Reply:
     error: GeminiError | None = None
     raw: Any = None
     notes: list[str] = field(default_factory=list)
+    cached: bool = False
+    """True when the answer was replayed from the exchange log (the cache), not asked for."""
 
     def note(self, text: str) -> None:
         """Add a one-line note unless the reply already has it."""

@@ -25,6 +25,7 @@ from .._types import Reply
 from .._version import __version__
 from ._adapt import GatewayMemory
 from ._parse import completion_error, reported_error
+from ._record import LogTags, Recorder
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
@@ -69,6 +70,10 @@ class ChatOptions(TypedDict, total=False):
     thinking: Thinking
     attachments: Sequence[Any]
     extra_body: Mapping[str, Any] | None
+    source: str
+    conversation: str | None
+    cache: bool | None
+    refresh: bool
 
 
 def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
@@ -129,7 +134,9 @@ class Core:
         **options: Any,
     ) -> ChatRequest:
         """A validated chat request; its body is built now, or (with attachments, which read
-        files and render figures) when `ChatRequest.body` is called."""
+        files and render figures) when `ChatRequest.body` is called. The log's tags (source,
+        conversation, cache, refresh: see `_record.LogTags`) go to the request's recorder."""
+        recorder = Recorder(self.settings, LogTags.take(options))
         if json and response_format is None:
             response_format = {"type": "json_object"}
         arguments = {
@@ -140,7 +147,7 @@ class Core:
             "gateway": self.memory,
             **options,
         }
-        return ChatRequest(prompt, system, attachments, arguments)
+        return ChatRequest(prompt, system, attachments, arguments, recorder)
 
     def chat_body(
         self, prompt: str | Sequence[Mapping[str, Any]], *, stream: bool, **options: Any
@@ -229,7 +236,9 @@ class ChatRequest:
         system: str | None,
         attachments: Sequence[Any],
         arguments: dict[str, Any],
+        recorder: Recorder,
     ) -> None:
+        self.recorder = recorder
         if attachments and not isinstance(prompt, str):
             raise OptionError(
                 "attachments go with a prompt string; put them in the messages instead."

@@ -214,18 +214,23 @@ class ExchangeLog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, exchange: Exchange, *, secret: str | None = None) -> int | None:
+    def record(
+        self, exchange: Exchange, *, secret: str | None = None, wait: bool = True
+    ) -> int | None:
         """Write `exchange`; its id, or None when the database could not be written.
 
         `secret` (the API key) is masked in every stored text, should a prompt or an error
-        message contain it.
+        message contain it. ``wait=False`` gives up at once when this process is writing
+        already (a garbage-collected stream may be recorded in the middle of another write).
         """
         row = _row(exchange)
         if secret and len(secret) >= 4:
             row = tuple(
                 v.replace(secret, "…" + secret[-4:]) if isinstance(v, str) else v for v in row
             )
-        with self._lock:
+        if not self._lock.acquire(blocking=wait):
+            return None
+        with _released(self._lock):
             try:
                 connection = self._connect()
                 with _transaction(connection):
@@ -263,9 +268,10 @@ class ExchangeLog:
                 f"SELECT id, {_COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n]
             )
         elif self._fts_ready():
-            rows = self._query(
-                f"SELECT e.id, {_prefixed('e.')} FROM exchanges_fts f JOIN exchanges e "
-                "ON e.id = f.rowid WHERE exchanges_fts MATCH ? ORDER BY e.id DESC LIMIT ?",
+            rows = self._query(  # FTS5 walks its matches newest first and stops at n
+                f"SELECT id, {_COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
+                "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
+                "ORDER BY id DESC",
                 [_fts_query(search), n],
             )
         else:
@@ -296,9 +302,11 @@ class ExchangeLog:
         return _entry(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
 
     def lookup(self, key: str) -> Entry | None:
-        """The newest complete answer to the request with cache key `key`, or None."""
+        """The newest complete answer the gateway gave to the request with cache key `key` (a
+        replay is never the source of another), or None."""
         rows = self._query(
             "SELECT id FROM exchanges WHERE cache_key = ? AND status = 'complete' "
+            "AND from_cache = 0 "
             "ORDER BY id DESC LIMIT 1",
             [key],
         )
@@ -331,6 +339,19 @@ class ExchangeLog:
 
     def __repr__(self) -> str:
         return f"ExchangeLog({str(self.path)!r})"
+
+
+class _released:
+    """Releases a lock acquired beforehand when the block ends."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
 
 
 class _transaction:
@@ -382,10 +403,6 @@ def _entry(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
         values[name] = json.loads(values[name])
     values["from_cache"] = bool(values["from_cache"])
     return Entry(**values, images=images)
-
-
-def _prefixed(prefix: str) -> str:
-    return ", ".join(prefix + c.strip() for c in _COLUMNS.split(","))
 
 
 def _fts_query(text: str) -> str:
