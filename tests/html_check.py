@@ -29,7 +29,9 @@ __all__ = ["STYLE_PROPERTIES", "WRAPPER_TAGS", "elements", "inert_problems"]
 WRAPPER_TAGS = frozenset({"div", "details", "summary"})
 """Tags the magic and the panel wrap around rendered Markdown (constant markup, not model text)."""
 
-STYLE_PROPERTIES = frozenset({"color", "font-size", "font-weight", "opacity", "text-align"})
+STYLE_PROPERTIES = frozenset(
+    {"color", "font-size", "font-style", "font-weight", "opacity", "text-align"}
+)
 """Inline style properties the front ends' own markup (and render's table alignment) use."""
 
 _WRAPPER_ATTRIBUTES = frozenset({"style", "class", "open"})

@@ -141,14 +141,14 @@ def show_entry(entry_id: int) -> None:
     text = "\n".join(f"{k}: {v}" for k, v in facts if v)
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
     title = f"Exchange {entry.id}"
-    display({"text/plain": f"{title}\n{text}", "text/html": f"<b>{title}</b><table>{rows}</table>"})
+    display({"text/plain": f"{title}\n{text}", "text/html": f"<strong>{title}</strong><table>{rows}</table>"})
     for message in entry.messages:
         role = str(message.get("role"))
         content = str(message.get("content") or "")
         display(
             {
                 "text/plain": f"[{role}] {content}",
-                "text/html": f"<p><b>{escape(role)}</b></p><pre>{escape(content)}</pre>",
+                "text/html": f"<p><strong>{escape(role)}</strong></p><pre>{escape(content)}</pre>",
             }
         )
     if entry.reasoning:
@@ -166,7 +166,7 @@ def _usage_table(title: str, rows: list[UsageRow]) -> tuple[str, str]:
     from ..render import escape
 
     if not rows:
-        return f"{title}: no answers", f"<p><b>{escape(title)}</b>: no answers</p>"
+        return f"{title}: no answers", f"<p><strong>{escape(title)}</strong>: no answers</p>"
     cells = [
         [
             r.model,
@@ -185,7 +185,7 @@ def _usage_table(title: str, rows: list[UsageRow]) -> tuple[str, str]:
     text, html = _table(
         ["model", "answers", "input", "output", "reasoning", "cached", "cost"], cells
     )
-    return f"{title}\n{text}", f"<p><b>{escape(title)}</b></p>{html}"
+    return f"{title}\n{text}", f"<p><strong>{escape(title)}</strong></p>{html}"
 
 
 def usage_command(rest: list[str], prices: Mapping[str, Any] | None) -> Shown:
