@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "LineCommands"]
 
-COMMANDS = ("models", "config", "login", "reset", "history", "offline", "panel", "help")
+COMMANDS = ("models", "config", "login", "reset", "history", "offline", "panel", "fix", "help")
 
 
 def open_panel(settings: Settings, conversation: Conversation) -> Any:
@@ -55,6 +55,7 @@ class LineCommands:
             "history": self._cmd_history,
             "offline": self._cmd_offline,
             "panel": self._cmd_panel,
+            "fix": self._cmd_fix,
         }
         handler = handlers.get(command)
         if handler is None:
@@ -77,6 +78,7 @@ class LineCommands:
             "%gemini history [NAME]    show a conversation (default: 'default')\n"
             "%gemini offline [off]     answer from a built-in fake gateway (no key, no network)\n"
             "%gemini panel [NAME]      open a chat panel on conversation NAME (default: 'default')\n"
+            "%gemini fix [--explain]   explain the last error; propose the corrected cell below\n"
             "%gemini help              this list\n"
             "Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'"
         )
@@ -220,6 +222,11 @@ class LineCommands:
         name = rest[0] if rest else "default"
         settings = self.session.settings()  # errors here carry the magic's advice
         return open_panel(settings, self.session.conversation(name))
+
+    def _cmd_fix(self, rest: list[str]) -> Any:
+        from ._fix import run_fix
+
+        return run_fix(self, rest)
 
     def _cmd_history(self, rest: list[str]) -> None:
         if len(rest) > 1:

@@ -53,6 +53,11 @@ class Gemini(Configurable):
     allow_insecure = Bool(
         False, help="Allow sending the key over plain http to a non-loopback host."
     ).tag(config=True)
+    context = Unicode(
+        None,
+        allow_none=True,
+        help="Cells sent as context by default (--context): a number or 'all'; None: none.",
+    ).tag(config=True)
     updates_per_second = CFloat(
         20.0, help="At most this many live updates of an answer per second (1-60)."
     ).tag(config=True)

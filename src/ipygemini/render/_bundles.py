@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .._types import GeneratedImage, Reply
+    from .._types import GeneratedImage, Reply, ToolCall
 
 __all__ = [
     "FOOTER_SANITIZE_PATTERN",
@@ -88,6 +88,20 @@ def thinking_bundle(text: str, *, live: bool) -> Bundle:
     return {"text/html": html, "text/plain": f"[{summary}]\n{text}"}
 
 
+def tool_call_bundle(call: ToolCall) -> Bundle:
+    """A tool call folded like thinking: ``f(x=1) → 42``, the full result inside (all escaped)."""
+    from ._markdown import escape
+
+    line = call.describe()
+    detail = call.error if call.error else call.result or ""
+    color = "var(--jp-error-color1,#c00)" if call.error else "var(--jp-ui-font-color2,#666)"
+    html = (
+        f'<details style="color:{color}"><summary>🔧 <code>{escape(line)}</code></summary>'
+        f"<pre>{escape(detail)}</pre></details>"
+    )
+    return {"text/html": html, "text/plain": f"[tool] {line}"}
+
+
 def footer_bundle(
     reply: Reply | None,
     *,
@@ -95,8 +109,10 @@ def footer_bundle(
     seconds: float,
     offline: bool = False,
     status: str | None = None,
+    context: str | None = None,
 ) -> Bundle:
-    """The short line under an answer: model, tokens, seconds, and how it ended if not complete."""
+    """The short line under an answer: model, tokens, seconds, and how it ended if not complete
+    (plus the tool calls made, and `context`: what notebook context was sent)."""
     from ._markdown import escape
 
     parts = [reply.model if reply is not None and reply.model else model]
@@ -111,6 +127,11 @@ def footer_bundle(
         parts.append(status)
     if offline:
         parts.append("offline")
+    calls = len(reply.tool_calls) if reply is not None else 0
+    if calls:
+        parts.append(f"{calls} tool call{'s' if calls != 1 else ''}")
+    if context:
+        parts.append(context)
     text = " · ".join(parts)
     color = "var(--jp-error-color1,#c00)" if status in ("failed", "interrupted") else "inherit"
     html = (
