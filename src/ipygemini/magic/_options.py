@@ -137,7 +137,7 @@ def build_parser() -> Parser:
         ),
         epilog=(
             "Line commands: %gemini models | config [KEY=VALUE] | login | reset [NAME] | "
-            "history [NAME] | offline [off] | panel [NAME] | help. "
+            "history [NAME] | offline [off] | panel [NAME] | fix [--explain] | help. "
             "Settings: %config Gemini.model = '...'."
         ),
     )
