@@ -176,3 +176,17 @@ def test_tool_calls_are_shown_escaped(kernel: KernelSession, magic_gateway: Fake
     shown = [h for h in htmls if "echo(" in h]
     assert shown and all("<img" not in h for h in htmls)
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown[0]
+
+
+def test_the_cell_log_is_installed_once_and_removed_at_unload(kernel: KernelSession) -> None:
+    count = (
+        "print(sum(type(getattr(f, '__self__', None)).__name__ == 'CellLog'"
+        " for f in get_ipython().events.callbacks['post_run_cell']))"
+    )
+    assert ok(kernel.run(count)).stdout == "1\n"
+    ok(kernel.run("%unload_ext ipygemini"))
+    try:
+        assert ok(kernel.run(count)).stdout == "0\n"
+    finally:
+        ok(kernel.run("%load_ext ipygemini"))
+    assert ok(kernel.run(count)).stdout == "1\n"

@@ -259,3 +259,22 @@ def test_without_tools_calls_are_listed_but_not_run(gw: FakeGateway) -> None:
     reply = client(gw).chat("go", extra_body={"tools": tools})
     assert [c.name for c in reply.tool_calls] == ["add"] and ran == []
     assert len(gw.requests) == 1
+
+
+def test_the_key_is_masked_in_tool_results_and_errors(gw: FakeGateway) -> None:
+    def leak() -> str:
+        """Returns something holding the key."""
+        return f"the key is {gw.api_key}!"
+
+    def leak_error() -> str:
+        """Raises with the key in the message."""
+        raise RuntimeError(f"bad key {gw.api_key}")
+
+    with FakeGateway(api_key="sk-tool-test-SECRET-1234") as keyed:
+        gw = keyed
+        keyed.script_tool_calls([[("leak", {}), ("leak_error", {})]])
+        reply = client(keyed).chat("go", tools=[leak, leak_error])
+        sent = json.dumps(keyed.requests[1].body)
+    assert "sk-tool-test-SECRET-1234" not in sent + repr(reply.tool_calls) + reply.text
+    assert reply.tool_calls[0].result == "the key is …1234!"
+    assert reply.tool_calls[1].error == "RuntimeError: bad key …1234"

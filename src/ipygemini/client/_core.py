@@ -145,7 +145,7 @@ class Core:
             "gateway": self.memory,
             **options,
         }
-        loop = tool_loop(tools, max_tool_rounds)
+        loop = tool_loop(tools, max_tool_rounds, secret=self.settings.api_key)
         return ChatRequest(prompt, system, attachments, arguments, loop)
 
     def chat_body(

@@ -24,8 +24,11 @@ DEFAULT_MAX_TOOL_ROUNDS = 8
 Functions = Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]]
 
 
-def tool_loop(tools: Functions | None, max_tool_rounds: int | None) -> ToolLoop | None:
-    """The loop for a request's `tools` (None without tools); `OptionError` for bad input."""
+def tool_loop(
+    tools: Functions | None, max_tool_rounds: int | None, *, secret: str | None = None
+) -> ToolLoop | None:
+    """The loop for a request's `tools` (None without tools); `OptionError` for bad input.
+    `secret` (the API key) is masked in every result sent back or shown."""
     rounds = DEFAULT_MAX_TOOL_ROUNDS if max_tool_rounds is None else max_tool_rounds
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise OptionError(f"max_tool_rounds must be a whole number >= 1; got {rounds!r}")
@@ -35,14 +38,17 @@ def tool_loop(tools: Functions | None, max_tool_rounds: int | None) -> ToolLoop 
         tools = [tools]
     from ..tools._functions import tools_from
 
-    return ToolLoop(tools_from(tools), rounds)
+    return ToolLoop(tools_from(tools), rounds, secret=secret)
 
 
 class ToolLoop:
     """One request's tools and the rounds run so far."""
 
-    def __init__(self, tools: dict[str, Tool], max_rounds: int) -> None:
+    def __init__(
+        self, tools: dict[str, Tool], max_rounds: int, *, secret: str | None = None
+    ) -> None:
         self.tools = tools
+        self.secret = secret
         self.max_rounds = max_rounds
         self.rounds = 0  # rounds whose calls were run
         self._calls_start = 0  # reply.tool_calls before this round
@@ -88,8 +94,10 @@ class ToolLoop:
 
     def ran(self, call: ToolCall, result: ToolResult, events: list[Event]) -> None:
         """Record what a call gave, on the call and as an event for the front ends."""
-        call.result = result.content
-        call.error = result.error
+        from ..tools._context import mask
+
+        call.result = mask(result.content, self.secret)
+        call.error = None if result.error is None else mask(result.error, self.secret)
         events.append(ToolCallEvent(call))
 
     @contextmanager

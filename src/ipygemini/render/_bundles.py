@@ -125,13 +125,13 @@ def footer_bundle(
     status = status or (reply.status if reply is not None else "complete")
     if status != "complete":
         parts.append(status)
-    if offline:
-        parts.append("offline")
     calls = len(reply.tool_calls) if reply is not None else 0
     if calls:
         parts.append(f"{calls} tool call{'s' if calls != 1 else ''}")
     if context:
         parts.append(context)
+    if offline:
+        parts.append("offline")
     text = " · ".join(parts)
     color = "var(--jp-error-color1,#c00)" if status in ("failed", "interrupted") else "inherit"
     html = (
