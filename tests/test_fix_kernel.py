@@ -190,3 +190,21 @@ def test_the_cell_log_is_installed_once_and_removed_at_unload(kernel: KernelSess
     finally:
         ok(kernel.run("%load_ext ipygemini"))
     assert ok(kernel.run(count)).stdout == "1\n"
+
+
+def test_bad_context_setting_is_refused(kernel: KernelSession) -> None:
+    cell = kernel.run("%gemini config context=lots")
+    assert "context must be a number of cells, 'all' or none" in cell.stderr + str(cell.error)
+
+
+def test_ctrl_c_in_a_tool_stops_the_answer_and_keeps_it(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("def halt(x: int) -> int:\n    raise KeyboardInterrupt"))
+    magic_gateway.script_tool_calls([[("halt", {"x": 1})]])
+    cell = kernel.run("%%gemini --tools halt\ngo")
+    assert cell.status == "error" and cell.error is not None
+    assert cell.error["ename"] == "AnswerInterrupted"
+    check = ok(kernel.run("print(_gemini.status, _gemini.tool_calls[0].result)"))
+    assert check.stdout == "interrupted None\n"
+    assert len(chat_bodies(magic_gateway)) == 1

@@ -62,6 +62,17 @@ class Gemini(Configurable):
         20.0, help="At most this many live updates of an answer per second (1-60)."
     ).tag(config=True)
 
+    @validate("context")
+    def _check_context(self, proposal: Any) -> str | None:
+        value = proposal["value"]
+        if (
+            value is None
+            or str(value).strip().lower() in ("all", "none", "off")
+            or (str(value).strip().isdigit())
+        ):
+            return None if value is None else str(value).strip().lower()
+        raise TraitError(f"context must be a number of cells, 'all' or none; got {value!r}")
+
     @validate("updates_per_second")
     def _check_rate(self, proposal: Any) -> float:
         value = float(proposal["value"])
