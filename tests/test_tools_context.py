@@ -46,7 +46,7 @@ def test_cells_are_kept_in_order_with_outputs_and_the_last_error() -> None:
     text, n = cells_context(log.cells, 2)
     assert (
         n == 2
-        and text.startswith("# In [2]\nx + 1\n# Out: 2")
+        and text.startswith("# Cell 2\nx + 1\n# Out: 2")
         and "# Error: ZeroDivisionError" in text
     )
 

@@ -36,6 +36,8 @@ from ._types import (
     ReasoningDelta,
     Reply,
     TextDelta,
+    ToolCall,
+    ToolCallEvent,
     Usage,
     UsageEvent,
 )
@@ -77,6 +79,8 @@ __all__ = [
     "StreamError",
     "TextDelta",
     "TimeoutError",
+    "ToolCall",
+    "ToolCallEvent",
     "Usage",
     "UsageEvent",
     "__version__",

@@ -34,6 +34,8 @@ __all__ = [
     "ReasoningDelta",
     "Reply",
     "TextDelta",
+    "ToolCall",
+    "ToolCallEvent",
     "Usage",
     "UsageEvent",
     "decode_data_url",
@@ -152,6 +154,7 @@ class Reply:
     notes: list[str] = field(default_factory=list)
     cached: bool = False
     """True when the answer was replayed from the exchange log (the cache), not asked for."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def note(self, text: str) -> None:
         """Add a one-line note unless the reply already has it."""
@@ -232,9 +235,46 @@ class Reply:
         parts.append(f"finish_reason={self.finish_reason!r}")
         if self.status != "complete":
             parts.append(f"status={self.status!r}")
+        if self.tool_calls:
+            parts.append(f"tool_calls={len(self.tool_calls)}")
         if self.notes:
             parts.append(f"notes={len(self.notes)}")
         return f"Reply({', '.join(parts)})"
+
+
+@dataclass(eq=False)
+class ToolCall:
+    """A function call the model asked for, and (once run) what it gave.
+
+    `arguments` is the parsed JSON object (the raw string when it is not valid JSON);
+    `result` the text sent back; `error` why the call failed or was refused (then the function
+    did not run, or raised). `signature` is Gemini 3's thought signature, echoed back unchanged.
+    """
+
+    name: str
+    arguments: Any
+    id: str | None = None
+    result: str | None = None
+    error: str | None = None
+    signature: str | None = None
+    raw_arguments: str = field(default="", repr=False)
+    extra: dict[str, Any] | None = field(default=None, repr=False)  # extra_content, echoed as is
+
+    def describe(self, limit: int = 120) -> str:
+        """One line, as folded in a transcript: ``f(x=1) → 42``."""
+        if isinstance(self.arguments, dict):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
+        else:
+            args = repr(self.arguments)
+        outcome = (
+            f"error: {self.error}"
+            if self.error
+            else self.result
+            if self.result is not None
+            else "…"
+        )
+        line = f"{self.name}({args}) → {outcome}"
+        return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass
@@ -294,4 +334,13 @@ class FinishEvent:
     type: Literal["finish"] = "finish"
 
 
-Event = TextDelta | ReasoningDelta | ImageEvent | UsageEvent | FinishEvent
+@dataclass(slots=True)
+class ToolCallEvent:
+    """A tool call ran (or was refused): `call` holds its name, arguments, result or error."""
+
+    call: ToolCall
+    index: int = 0
+    type: Literal["tool_call"] = "tool_call"
+
+
+Event = TextDelta | ReasoningDelta | ImageEvent | UsageEvent | FinishEvent | ToolCallEvent

@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 import httpx
 
 from .._settings import Settings
-from .._types import Event, Model, Reply
+from .._types import Event, Model, Reply, ToolCall
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
@@ -82,6 +82,9 @@ class AsyncClient(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         request = self._core.chat_request(prompt, stream=False, **options)
+        if request.tool_loop is not None:  # the rounds run in AsyncStream
+            async with AsyncStream(self, request) as stream:
+                return await stream.until_done()
         body, recorder = await request.abody(), request.recorder
         if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
             return hit
@@ -171,9 +174,25 @@ class AsyncStream(StreamBase):
             for event in batch:
                 yield event
             if not self._machine.reading:
-                break
+                calls = self._due_calls()
+                if not calls:
+                    break
+                await self._run_tools(calls)
+                continue
             await self._read()
         self._raise_failure()
+
+    async def _run_tools(self, calls: list[ToolCall]) -> None:
+        """Run a round's calls (async functions awaited, sync ones in a thread), then ask again."""
+        loop = self._request.tool_loop
+        assert loop is not None
+        with loop.running(self.reply):
+            for call in calls:
+                tool, refusal = loop.check(call)
+                result = refusal if tool is None else await tool.run(call.arguments)
+                assert result is not None
+                loop.ran(call, result, self._machine.events)
+        self._next_round()
 
     async def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""

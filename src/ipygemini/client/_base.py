@@ -13,7 +13,7 @@ import httpx
 
 from .._errors import GeminiError
 from .._settings import Settings
-from .._types import Event, Reply
+from .._types import Event, Reply, ToolCall
 from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
 from ._record import fill_from_entry
@@ -120,8 +120,9 @@ class StreamBase:
         return True
 
     def _ended(self) -> None:
-        """Once reading is over: the exchange goes to the log (the recorder writes it once)."""
-        if self._body is not None and not self._machine.reading:
+        """Once reading is over (the last round, with tools): the exchange goes to the log
+        (the recorder writes it once)."""
+        if self._body is not None and not self._machine.reading and not self._due_calls():
             self._request.recorder.finish(self._body, self._machine.reply)
 
     def __del__(self) -> None:
@@ -133,6 +134,22 @@ class StreamBase:
                 self._request.recorder.finish(self._body, self._machine.reply, wait=False)
         except Exception:
             pass
+
+    def _due_calls(self) -> list[ToolCall]:
+        """The tool calls to run before the next round ([] without tools or when final)."""
+        loop = self._request.tool_loop
+        return [] if loop is None else loop.due(self.reply)
+
+    def _next_round(self) -> None:
+        """Ask again with the tool results: a new request and machine, the same reply and
+        event record (so iteration, replay and `interrupted` span every round)."""
+        loop, machine = self._request.tool_loop, self._machine
+        assert loop is not None
+        body = loop.next_body(self._request.body(), machine.reply, machine.events)
+        self._request = self._request.next_round(body)
+        self._machine = self._core.stream_machine(body, machine.reply)
+        self._machine.events = machine.events
+        self._response = None
 
     def _raise_failure(self) -> None:
         if self._machine.error is not None:

@@ -30,6 +30,7 @@ from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
 from ._stream import StreamMachine
+from ._toolloop import Functions, ToolLoop, tool_loop
 
 __all__ = ["ChatOptions", "ChatRequest", "ClientOptions", "Core", "build_messages", "os_reason"]
 
@@ -74,6 +75,8 @@ class ChatOptions(TypedDict, total=False):
     conversation: str | None
     cache: bool | None
     refresh: bool
+    tools: Functions | None
+    max_tool_rounds: int | None
 
 
 def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
@@ -131,6 +134,8 @@ class Core:
         json: bool = False,
         response_format: Mapping[str, Any] | None = None,
         attachments: Sequence[Any] = (),
+        tools: Functions | None = None,
+        max_tool_rounds: int | None = None,
         **options: Any,
     ) -> ChatRequest:
         """A validated chat request; its body is built now, or (with attachments, which read
@@ -147,7 +152,8 @@ class Core:
             "gateway": self.memory,
             **options,
         }
-        return ChatRequest(prompt, system, attachments, arguments, recorder)
+        loop = tool_loop(tools, max_tool_rounds, secret=self.settings.api_key)
+        return ChatRequest(prompt, system, attachments, arguments, recorder, loop)
 
     def chat_body(
         self, prompt: str | Sequence[Mapping[str, Any]], *, stream: bool, **options: Any
@@ -199,9 +205,9 @@ class Core:
         assembler.reply.raw = obj
         return assembler.reply
 
-    def stream_machine(self, body: Mapping[str, Any]) -> StreamMachine:
+    def stream_machine(self, body: Mapping[str, Any], reply: Reply | None = None) -> StreamMachine:
         return StreamMachine(
-            Reply(),
+            reply or Reply(),
             max_event_bytes=self.settings.max_event_bytes,
             idle_timeout=self.settings.idle_timeout,
             secret=self.settings.api_key,
@@ -237,8 +243,10 @@ class ChatRequest:
         attachments: Sequence[Any],
         arguments: dict[str, Any],
         recorder: Recorder,
+        tool_loop: ToolLoop | None = None,
     ) -> None:
         self.recorder = recorder
+        self.tool_loop = tool_loop
         if attachments and not isinstance(prompt, str):
             raise OptionError(
                 "attachments go with a prompt string; put them in the messages instead."
@@ -260,7 +268,16 @@ class ChatRequest:
         if self._body is None:
             messages = build_messages(self.prompt, system=self.system, attachments=self.attachments)
             self._body = build_chat_body(messages, **self.arguments)
+            if self.tool_loop is not None:
+                self._body["tools"] = self.tool_loop.specs()
         return self._body
+
+    def next_round(self, body: dict[str, Any]) -> ChatRequest:
+        """The same request with the tool loop's next `body`."""
+        request = ChatRequest.__new__(ChatRequest)
+        request.__dict__.update(self.__dict__)
+        request._body = body
+        return request
 
     async def abody(self) -> dict[str, Any]:
         """`body` without blocking the event loop: attachments are converted in a thread."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._types import Choice, Event, FinishEvent, Reply, TextDelta, Usage, UsageEvent
 from ._content import TEXT, ChoiceState
+from ._toolcalls import ToolCallParts
 
 __all__ = ["ReplyAssembler"]
 
@@ -43,6 +44,7 @@ class ReplyAssembler:
         self.requested_choices = requested_choices
         self._states: dict[int, ChoiceState] = {0: ChoiceState(self.reply.choices[0], self.reply)}
         self._identified = False  # id and model taken from the first chunk that has them
+        self._tool_parts: ToolCallParts | None = None  # the first choice's tool calls
 
     # -- public ------------------------------------------------------------------------------
 
@@ -107,6 +109,9 @@ class ReplyAssembler:
         for state in self._states.values():
             state.flush(events, cut=cut)
         reply = self.reply
+        if self._tool_parts:
+            reply.tool_calls.extend(self._tool_parts.calls())
+            self._tool_parts = None
         if streamed and not any(c.finish_reason for c in reply.choices):
             reply.truncated = True
         returned = len(reply.choices)
@@ -144,7 +149,8 @@ class ReplyAssembler:
                 index = 0
             state = self._state(index)
         delta = raw.get("delta")
-        if delta.__class__ is not dict:
+        whole = delta.__class__ is not dict
+        if whole:
             delta = raw.get("message")
         if delta.__class__ is dict:
             content = delta.get("content")
@@ -159,6 +165,11 @@ class ReplyAssembler:
                     self._parts(state, content, events)
             if not delta.keys() <= _PLAIN_DELTA:
                 self._extras(state, delta, events)
+                calls = delta.get("tool_calls")
+                if calls.__class__ is list and state.choice.index == 0:
+                    if self._tool_parts is None:
+                        self._tool_parts = ToolCallParts()
+                    self._tool_parts.feed(calls, whole=whole)
         reason = raw.get("finish_reason")
         if isinstance(reason, str) and reason:
             state.flush(events)

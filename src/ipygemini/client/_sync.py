@@ -10,7 +10,7 @@ from typing import Any, Self, Unpack
 import httpx
 
 from .._settings import Settings
-from .._types import Event, Model, Reply
+from .._types import Event, Model, Reply, ToolCall
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
@@ -86,6 +86,9 @@ class Client(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         request = self._core.chat_request(prompt, stream=False, **options)
+        if request.tool_loop is not None:  # the rounds run in Stream, which takes whole bodies
+            with Stream(self, request) as stream:
+                return stream.until_done()
         body, recorder = request.body(), request.recorder
         if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
             return hit
@@ -191,9 +194,25 @@ class Stream(StreamBase):
             batch, shown = self._recorded(shown)
             yield from batch
             if not self._machine.reading:
-                break
+                calls = self._due_calls()
+                if not calls:
+                    break
+                self._run_tools(calls)
+                continue
             self._read()
         self._raise_failure()
+
+    def _run_tools(self, calls: list[ToolCall]) -> None:
+        """Run a round's calls here (async functions on a private loop), then ask again."""
+        loop = self._request.tool_loop
+        assert loop is not None
+        with loop.running(self.reply):
+            for call in calls:
+                tool, refusal = loop.check(call)
+                result = refusal if tool is None else tool.run_sync(call.arguments)
+                assert result is not None
+                loop.ran(call, result, self._machine.events)
+        self._next_round()
 
     def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""

@@ -30,6 +30,10 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = GeminiMagics(ipython)
     ipython.register_magics(magics)
+    from ..tools._context import CellLog
+
+    magics.cell_log = CellLog()  # what ran, for %gemini fix and --context
+    magics.cell_log.install(ipython)
     if _offline.nothing_configured():
         _offline.notice_once()
     ipython.configurables.append(magics.settings)
@@ -54,6 +58,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     magics.close()
+    if magics.cell_log is not None:
+        magics.cell_log.uninstall(ipython)
     formatter = _html_formatter(ipython)
     formatter.deferred_printers.pop(("ipygemini._types", "Reply"), None)
     for cls in [c for c in formatter.type_printers if c.__name__ == "Reply"]:

@@ -70,6 +70,7 @@ class CellMagic:
         prompt = interpolate(cell or "", ns).strip()
         if not prompt:
             raise UsageError("%%gemini: the cell is empty; write the prompt below %%gemini")
+        prompt, footer = self._notebook_context(prompt, args, options, ns)
         content = self._content(prompt, args.attach or (), ns)
         if args.chat is not None:
             conversation = self.session.conversation(args.chat)
@@ -85,7 +86,13 @@ class CellMagic:
         fmt = "json" if args.json else (args.format or self.session.config.format)
         stream = self.session.config.stream and not args.no_stream
         reply = self._ask(
-            messages, options, fmt=fmt, stream=stream, keep_result=not args.json, output=args.output
+            messages,
+            options,
+            fmt=fmt,
+            stream=stream,
+            keep_result=not args.json,
+            output=args.output,
+            footer=footer,
         )
         if args.chat is not None:
             conversation.record(content, reply)  # a panel on this conversation hears of it
@@ -100,6 +107,27 @@ class CellMagic:
             except ValueError as exc:
                 raise AnswerError(str(exc)) from None
         return None
+
+    def _notebook_context(
+        self, prompt: str, args: argparse.Namespace, options: dict[str, Any], ns: dict[str, Any]
+    ) -> tuple[str, str | None]:
+        """`prompt` with the cells and variables asked for; ``--tools`` into `options`."""
+        from ._context import NotebookContext, context_count, notebook_tools
+
+        if args.tools:
+            options["tools"] = notebook_tools(args.tools, ns)
+        count = context_count(
+            args.context if args.context is not None else self.session.config.context
+        )
+        if count is False and not args.vars:
+            return prompt, None
+        context = NotebookContext()
+        secret = self.session.settings().api_key
+        if count is not False:
+            context.add_cells(getattr(self, "cell_log", None), count, secret)
+        if args.vars:
+            context.add_variables(self.ip, secret)
+        return context.prompt(prompt), context.footer()
 
     def _content(self, prompt: str, names: Sequence[str], ns: dict[str, Any]) -> Any:
         """The user message: the prompt, and a part for each ``-a`` variable."""
@@ -137,6 +165,7 @@ class CellMagic:
         stream: bool,
         keep_result: bool,
         output: str | None,
+        footer: str | None = None,
     ) -> Reply:
         from .._errors import StreamError
         from ..render._live import IPythonPublisher, LiveMarkdown, replay_events
@@ -179,7 +208,7 @@ class CellMagic:
             if s is not None:
                 for event in s.interrupted():  # what the stop flushed (held-back text)
                     view.feed(event)
-            self._finish(view, reply, model, started, settings.offline)
+            self._finish(view, reply, model, started, settings.offline, footer)
             raise AnswerInterrupted(
                 f"stopped; the {len(reply.text):,} characters that arrived are kept in "
                 "_gemini (status 'interrupted')."
@@ -188,7 +217,7 @@ class CellMagic:
             reply = exc.reply or reply
             if reply is not None:
                 self._keep(reply, output)
-                self._finish(view, reply, model, started, settings.offline)
+                self._finish(view, reply, model, started, settings.offline, footer)
             raise
         except OptionError as exc:  # the client's own check of an option: the user's to fix
             view.close()
@@ -201,10 +230,18 @@ class CellMagic:
                 reply = Reply(error=exc)  # _gemini says the request failed, and why
                 self._keep(reply, output)
             raise
-        self._finish(view, reply, model, started, settings.offline)
+        self._finish(view, reply, model, started, settings.offline, footer)
         return reply
 
-    def _finish(self, view: Any, reply: Reply, model: str, started: float, offline: bool) -> None:
+    def _finish(
+        self,
+        view: Any,
+        reply: Reply,
+        model: str,
+        started: float,
+        offline: bool,
+        footer: str | None = None,
+    ) -> None:
         from ..render import footer_bundle
 
         view.close()
@@ -214,5 +251,7 @@ class CellMagic:
         seconds = time.perf_counter() - started
         prices = self.session.config.prices
         view.show(
-            footer_bundle(reply, model=model, seconds=seconds, offline=offline, prices=prices)
+            footer_bundle(
+                reply, model=model, seconds=seconds, offline=offline, prices=prices, context=footer
+            )
         )

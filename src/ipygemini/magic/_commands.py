@@ -29,6 +29,7 @@ COMMANDS = (
     "panel",
     "log",
     "usage",
+    "fix",
     "help",
 )
 
@@ -69,6 +70,7 @@ class LineCommands:
             "panel": self._cmd_panel,
             "log": _log_commands.log_command,
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
+            "fix": self._cmd_fix,
         }
         handler = handlers.get(command)
         if handler is None:
@@ -93,6 +95,7 @@ class LineCommands:
             "%gemini panel [NAME]      open a chat panel on conversation NAME (default: 'default')\n"
             "%gemini log [-n N] [WORDS] recent exchanges (matching WORDS); %gemini log ID: one\n"
             "%gemini usage             tokens and estimated cost by model\n"
+            "%gemini fix [--explain]   explain the last error; propose the corrected cell below\n"
             "%gemini help              this list\n"
             "Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'"
         )
@@ -236,6 +239,11 @@ class LineCommands:
         name = rest[0] if rest else "default"
         settings = self.session.settings()  # errors here carry the magic's advice
         return open_panel(settings, self.session.conversation(name))
+
+    def _cmd_fix(self, rest: list[str]) -> Any:
+        from ._fix import run_fix
+
+        return run_fix(self, rest)
 
     def _cmd_history(self, rest: list[str]) -> None:
         if len(rest) > 1:

@@ -63,9 +63,25 @@ class Gemini(Configurable):
         help="Prices overriding the shipped table, dollars per million tokens: "
         "{'gemini-2.5-flash': {'input': 0.3, 'output': 2.5}}."
     ).tag(config=True)
+    context = Unicode(
+        None,
+        allow_none=True,
+        help="Cells sent as context by default (--context): a number or 'all'; None: none.",
+    ).tag(config=True)
     updates_per_second = CFloat(
         20.0, help="At most this many live updates of an answer per second (1-60)."
     ).tag(config=True)
+
+    @validate("context")
+    def _check_context(self, proposal: Any) -> str | None:
+        value = proposal["value"]
+        if (
+            value is None
+            or str(value).strip().lower() in ("all", "none", "off")
+            or (str(value).strip().isdigit())
+        ):
+            return None if value is None else str(value).strip().lower()
+        raise TraitError(f"context must be a number of cells, 'all' or none; got {value!r}")
 
     @validate("updates_per_second")
     def _check_rate(self, proposal: Any) -> float:

@@ -12,6 +12,7 @@ from ._session import Session
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..tools._context import CellLog
     from ._config import Gemini
 
 __all__ = ["GeminiMagics"]
@@ -24,6 +25,7 @@ class GeminiMagics(CellMagic, LineCommands, Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.session = Session(shell)
+        self.cell_log: CellLog | None = None  # installed by %load_ext
 
     @property
     def settings(self) -> Gemini:

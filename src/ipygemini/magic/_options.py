@@ -137,7 +137,7 @@ def build_parser() -> Parser:
         ),
         epilog=(
             "Line commands: %gemini models | config [KEY=VALUE] | login | reset [NAME] | "
-            "history [NAME] | offline [off] | panel [NAME] | help. "
+            "history [NAME] | offline [off] | panel [NAME] | fix [--explain] | help. "
             "Settings: %config Gemini.model = '...'."
         ),
     )
@@ -193,6 +193,24 @@ def build_parser() -> Parser:
         "--format",
         choices=FORMATS,
         help="markdown (default), text, code (code goes into a new cell), json",
+    )
+    p.add_argument(
+        "--tools",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        type=_identifier,
+        help="notebook functions the model may call (they run in the kernel)",
+    )
+    p.add_argument(
+        "--context",
+        metavar="N|all",
+        help="send the last N cells run (or all, within ~20 KB); default: Gemini.context",
+    )
+    p.add_argument(
+        "--vars",
+        action="store_true",
+        help="send a summary of the notebook's variables (secret-looking names withheld)",
     )
     p.add_argument("--aspect-ratio", dest="aspect_ratio", help="image models: e.g. 16:9")
     p.add_argument("--image-size", dest="image_size", help="image models: 1K, 2K or 4K")

@@ -84,6 +84,7 @@ class ChatSession:
             settings=settings, overrides=overrides, client=client, loop=lambda: self.loop
         )
         self.task: asyncio.Task[Reply] | None = None
+        self.tools: list[Callable[..., Any]] | None = None  # functions the model may call
         self.last_reply: Reply | None = None
         self._stop_requested = False
         self._own_change = False
@@ -177,6 +178,7 @@ class ChatSession:
                 thinking=True if self.host.thinking else None,
                 source="panel",
                 conversation=self.conversation.name,
+                tools=self.tools,
             )
         except (GeminiError, AttachmentError, ValueError) as exc:
             error = exc if isinstance(exc, GeminiError) else GeminiError(str(exc))

@@ -61,6 +61,7 @@ class Entry:
     error: str = ""
     attachments: list[str] = field(default_factory=list)  # labels (user turns)
     content: Any = None  # what was sent (user turns), for regenerate
+    tool_calls: list[str] = field(default_factory=list)  # "f(x=1) → 42" (answers)
 
     def data(self) -> dict[str, Any]:
         """The entry as plain data (`ChatPanel.messages`)."""
@@ -74,6 +75,8 @@ class Entry:
             images = sum(1 for p in self.parts if isinstance(p, tuple))
             if images:
                 out["images"] = images
+            if self.tool_calls:
+                out["tool_calls"] = list(self.tool_calls)
         if self.attachments:
             out["attachments"] = list(self.attachments)
         return out
@@ -230,6 +233,15 @@ class AnswerBuilder:
             self._new.append(part)
             self._new_bytes += len(part[1]) if isinstance(part, tuple) else len(part)
             size = 200  # an image is worth a push of its own
+        elif event.type == "tool_call":
+            from ..render._bundles import tool_call_bundle
+
+            self._flush_splitter()
+            html = tool_call_bundle(event.call)["text/html"]  # escaped, folded like thinking
+            self._new.append(html)
+            self._new_bytes += len(html)
+            self.entry.tool_calls.append(event.call.describe())
+            size = 200
         else:
             return 0
         self.dirty = True

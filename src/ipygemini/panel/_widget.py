@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ class ChatPanel(anywidget.AnyWidget):
         height: str = "420px",
         load_models: bool = True,
         pacer: Callable[[], Pacer] = Pacer,
+        tools: Sequence[Callable[..., Any]] | None = None,
         **overrides: Any,
     ) -> None:
         unknown = set(overrides) - _SETTING_NAMES
@@ -109,6 +110,11 @@ class ChatPanel(anywidget.AnyWidget):
             pacer=pacer,
         )
         session = self._session
+        if tools:
+            from ..tools import tools_from
+
+            tools_from(tools)  # a function that cannot be a tool is refused now, not mid-chat
+            session.tools = list(tools)
         chosen = overrides.get("model") or (
             session.connection.settings.model if session.connection.settings is not None else None
         )

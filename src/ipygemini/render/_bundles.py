@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._types import GeneratedImage, Reply
+    from .._types import GeneratedImage, Reply, ToolCall
 
 __all__ = [
     "FOOTER_SANITIZE_PATTERN",
@@ -88,6 +88,20 @@ def thinking_bundle(text: str, *, live: bool) -> Bundle:
     return {"text/html": html, "text/plain": f"[{summary}]\n{text}"}
 
 
+def tool_call_bundle(call: ToolCall) -> Bundle:
+    """A tool call folded like thinking: ``f(x=1) → 42``, the full result inside (all escaped)."""
+    from ._markdown import escape
+
+    line = call.describe()
+    detail = call.error if call.error else call.result or ""
+    color = "var(--jp-error-color1,#c00)" if call.error else "var(--jp-ui-font-color2,#666)"
+    html = (
+        f'<details style="color:{color}"><summary>🔧 <code>{escape(line)}</code></summary>'
+        f"<pre>{escape(detail)}</pre></details>"
+    )
+    return {"text/html": html, "text/plain": f"[tool] {line}"}
+
+
 def footer_bundle(
     reply: Reply | None,
     *,
@@ -96,9 +110,11 @@ def footer_bundle(
     offline: bool = False,
     status: str | None = None,
     prices: Mapping[str, Any] | None = None,
+    context: str | None = None,
 ) -> Bundle:
     """The short line under an answer: model, tokens, cost (where the price is known) or
-    "cached", seconds, and how it ended if not complete. `prices` override the shipped table."""
+    "cached", seconds, how it ended if not complete, the tool calls made, and `context` (what
+    notebook context was sent). `prices` override the shipped table."""
     from ._markdown import escape
 
     parts = [reply.model if reply is not None and reply.model else model]
@@ -119,6 +135,11 @@ def footer_bundle(
     status = status or (reply.status if reply is not None else "complete")
     if status != "complete":
         parts.append(status)
+    calls = len(reply.tool_calls) if reply is not None else 0
+    if calls:
+        parts.append(f"{calls} tool call{'s' if calls != 1 else ''}")
+    if context:
+        parts.append(context)
     if offline:
         parts.append("offline")
     text = " · ".join(parts)

@@ -13,10 +13,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._blocks import BlockSplitter, SplitEvent, tail_text
-from ._bundles import PLACEHOLDER, RENDERERS, Bundle, image_bundle, markdown_bundle, thinking_bundle
+from ._bundles import (
+    PLACEHOLDER,
+    RENDERERS,
+    Bundle,
+    image_bundle,
+    markdown_bundle,
+    thinking_bundle,
+    tool_call_bundle,
+)
 
 if TYPE_CHECKING:
-    from .._types import Choice, Event, GeneratedImage, Reply
+    from .._types import Choice, Event, GeneratedImage, Reply, ToolCall
 
 __all__ = [
     "IPythonPublisher",
@@ -159,6 +167,15 @@ class LiveMarkdown:
             self.reasoning(event.text)
         elif event.type == "image":
             self.image(event.image)
+        elif event.type == "tool_call":
+            self.tool_call(event.call)
+
+    def tool_call(self, call: ToolCall) -> None:
+        """A call ran: shown folded in the answer's flow, where it happened."""
+        if self._thinking:
+            self._end_thinking()
+        self._apply(self.splitter.flush())
+        self.publisher.display(tool_call_bundle(call))
 
     def text(self, text: str) -> None:
         if self._thinking:
@@ -289,6 +306,10 @@ def replay_events(reply: Reply) -> list[Event]:
     else:
         events = assembler.feed(raw)
     events.extend(assembler.finish(streamed=False))
+    from .._types import ToolCallEvent
+
+    ran = [ToolCallEvent(call) for call in reply.tool_calls if call.result or call.error]
+    events[:0] = ran  # the calls of earlier rounds came before this answer
     if not events and (reply.text or reply.reasoning or reply.images):
         from .._types import ImageEvent, ReasoningDelta, TextDelta
 

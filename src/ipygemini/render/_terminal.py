@@ -45,6 +45,10 @@ class TerminalStream:
             self._end_thinking()
             if self.show_text:
                 self._write(event.text)
+        elif event.type == "tool_call":
+            self._end_thinking()
+            prefix = "" if self._at_line_start else "\n"
+            self._write(f"{prefix}{self._dim}[tool] {event.call.describe()}{self._reset}\n")
         elif event.type == "image":
             self._end_thinking()
             prefix = "" if self._at_line_start else "\n"

@@ -116,9 +116,10 @@ def cells_context(
     chosen = cells if count is None else cells[-count:] if count > 0 else []
     blocks: list[str] = []
     used = 0
-    for cell in reversed(chosen):
-        label = f"In [{cell.execution_count}]" if cell.execution_count else "In"
-        block = f"# {label}\n{cell.source.rstrip()}"
+    # Numbered in run order: execution counts differ between front ends and re-runs.
+    last = len(cells)
+    for offset, cell in enumerate(reversed(chosen)):
+        block = f"# Cell {last - offset}\n{cell.source.rstrip()}"
         if cell.output:
             block += f"\n# Out: {cell.output}"
         if cell.error:

@@ -122,11 +122,15 @@ def _run_awaitable(awaitable: Any) -> Any:
 
 
 def result_text(value: Any) -> str:
-    """A result as sent back: JSON when it is JSON-able, else its repr; cut at `RESULT_CHARS`."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=_jsonable)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+    """A result as sent back: a string as it is, else JSON when it is JSON-able, else its repr;
+    cut at `RESULT_CHARS`."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_jsonable)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
     if len(text) > RESULT_CHARS:
         text = text[:RESULT_CHARS] + f"… [{len(text) - RESULT_CHARS:,} more characters cut]"
     return text
