@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
 
-from ipygemini.tools._context import CellLog, cells_context, variables_summary
+from ipygemini.tools._context import CellLog, cells_context, plain_traceback, variables_summary
 
 KEY = "sk-ipygemini-CONTEXT-KEY-93b1f0aa"
 
@@ -96,3 +96,14 @@ def test_variables_summary_describes_without_leaking() -> None:
     assert "api_key: str (value withheld" in text and "harmless: str (value withheld" in text
     assert "_private" not in text and "In:" not in text and "np:" not in text
     assert count == 8
+
+
+def test_a_cell_file_in_the_traceback_is_shown_as_cell() -> None:
+    namespace: dict[str, object] = {}
+    code = compile("def f():\n    return 1 / 0\n", "/tmp/ipykernel_4242/1234567.py", "exec")
+    exec(code, namespace)
+    try:
+        namespace["f"]()  # type: ignore[operator]
+    except ZeroDivisionError as exc:
+        text = plain_traceback(exc)
+    assert 'File "<cell>", line 2' in text and "ipykernel_4242" not in text

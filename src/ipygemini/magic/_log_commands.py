@@ -141,7 +141,12 @@ def show_entry(entry_id: int) -> None:
     text = "\n".join(f"{k}: {v}" for k, v in facts if v)
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts if v)
     title = f"Exchange {entry.id}"
-    display({"text/plain": f"{title}\n{text}", "text/html": f"<strong>{title}</strong><table>{rows}</table>"})
+    display(
+        {
+            "text/plain": f"{title}\n{text}",
+            "text/html": f"<strong>{title}</strong><table>{rows}</table>",
+        }
+    )
     for message in entry.messages:
         role = str(message.get("role"))
         content = str(message.get("content") or "")

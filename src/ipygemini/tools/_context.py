@@ -29,6 +29,7 @@ CONTEXT_BUDGET = 20_000
 OUTPUT_CHARS = 500
 _SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|credential|auth|cookie|session_id", re.I)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_FILE = re.compile(r'"[^"\n]*[/\\]ipykernel_\d+[/\\]\d+\.py"')
 _HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 
 
@@ -92,9 +93,12 @@ class CellLog:
 
 
 def plain_traceback(error: BaseException) -> str:
-    """The traceback as text without ANSI colours (IPython keeps cell sources in linecache)."""
+    """The traceback as text without ANSI colours (IPython keeps cell sources in linecache).
+
+    A notebook cell's frame names a temporary file (``/tmp/ipykernel_123/456.py``): it is
+    shown as ``<cell>``, which says more to the model and leaks no local path."""
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    return _ANSI.sub("", text)
+    return _CELL_FILE.sub('"<cell>"', _ANSI.sub("", text))
 
 
 def mask(text: str, secret: str | None) -> str:
