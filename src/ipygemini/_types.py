@@ -150,6 +150,8 @@ class Reply:
     error: GeminiError | None = None
     raw: Any = None
     notes: list[str] = field(default_factory=list)
+    parsed: Any = None
+    """The answer as an instance of the requested schema (``schema=``), else None."""
 
     def note(self, text: str) -> None:
         """Add a one-line note unless the reply already has it."""

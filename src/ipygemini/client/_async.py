@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply
+
+if TYPE_CHECKING:
+    from ..data._batch import Batch
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
 from ._retry import Attempts
+from ._structured import AnswerValidationError, corrected_body, settle
 
 __all__ = ["AsyncClient", "AsyncStream"]
 
@@ -80,16 +84,56 @@ class AsyncClient(ClientBase):
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
-        body = await self._core.chat_request(prompt, stream=False, **options).abody()
-        return self._core.reply_from_completion(
+        request = self._core.chat_request(prompt, stream=False, **options)
+        body = await request.abody()
+        reply = self._core.reply_from_completion(
             await self._json("POST", "chat/completions", body), body
         )
+        if request.schema is None:
+            return reply
+        try:
+            return settle(request.schema, reply)
+        except AnswerValidationError as exc:  # ask once more, saying what was wrong
+            body = corrected_body(body, reply, exc)
+            again = await self._json("POST", "chat/completions", body)
+            return settle(request.schema, self._core.reply_from_completion(again, body), earlier=exc)
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
     ) -> AsyncStream:
         """Ask and stream: ``async with client.stream("hi") as s: async for event in s: ...``."""
         return AsyncStream(self, self._core.chat_request(prompt, stream=True, **options))
+
+    async def map(
+        self,
+        rows: Any,
+        template: str | None = None,
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_rpm: float | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Batch:
+        """`Client.map` awaited on the running loop (cancelling the task keeps nothing: use
+        `Client.map` for a batch that Ctrl-C should stop and keep)."""
+        from ..data._map import BatchPlan, ProgressBar, amap, batch_client
+
+        plan = BatchPlan(rows, template, schema)
+        bar = ProgressBar(len(plan.prompts), options.get("model") or self.model, progress)
+        client = batch_client(self.settings)
+        try:
+            return await amap(
+                client,
+                plan,
+                concurrency=concurrency,
+                max_rpm=max_rpm,
+                on_progress=bar.update,
+                **options,
+            )
+        finally:
+            bar.close()
+            await client.aclose()
 
     async def models(self) -> list[Model]:
         """The models the gateway offers (ids without a leading ``models/``)."""
@@ -154,6 +198,7 @@ class AsyncStream(StreamBase):
                 break
             await self._read()
         self._raise_failure()
+        self._parse_answer()
 
     async def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""

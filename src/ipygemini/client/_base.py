@@ -17,6 +17,7 @@ from .._types import Event, Reply
 from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
 from ._stream import StreamMachine, StreamState
+from ._structured import settle
 
 __all__ = ["RECEIVING", "ClientBase", "StreamBase", "clock"]
 
@@ -103,6 +104,13 @@ class StreamBase:
         events = self._machine.events[start:]
         self._seen = len(self._machine.events)
         return events
+
+    def _parse_answer(self) -> None:
+        """With ``schema=``: the finished answer as `Reply.parsed` (raises when it does not
+        follow the schema; a stream shown live is not asked again)."""
+        schema = self._request.schema
+        if schema is not None and self.reply.parsed is None:
+            settle(schema, self.reply)
 
     def _raise_failure(self) -> None:
         if self._machine.error is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urljoin
 
 import httpx
@@ -29,6 +29,10 @@ from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
 from ._stream import StreamMachine
+from ._structured import schema_for
+
+if TYPE_CHECKING:
+    from ..data._schema import OutputSchema
 
 __all__ = ["ChatOptions", "ChatRequest", "ClientOptions", "Core", "build_messages", "os_reason"]
 
@@ -69,6 +73,9 @@ class ChatOptions(TypedDict, total=False):
     thinking: Thinking
     attachments: Sequence[Any]
     extra_body: Mapping[str, Any] | None
+    schema: Any
+    """A pydantic model, dataclass, TypedDict, ``list[...]`` of them or a JSON-Schema dict:
+    the answer is checked against it and kept as `Reply.parsed`."""
 
 
 def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
@@ -126,10 +133,15 @@ class Core:
         json: bool = False,
         response_format: Mapping[str, Any] | None = None,
         attachments: Sequence[Any] = (),
+        schema: Any = None,
         **options: Any,
     ) -> ChatRequest:
         """A validated chat request; its body is built now, or (with attachments, which read
         files and render figures) when `ChatRequest.body` is called."""
+        shape = None
+        if schema is not None:
+            shape = schema_for(schema, json=json, response_format=response_format)
+            response_format = shape.response_format()
         if json and response_format is None:
             response_format = {"type": "json_object"}
         arguments = {
@@ -140,7 +152,9 @@ class Core:
             "gateway": self.memory,
             **options,
         }
-        return ChatRequest(prompt, system, attachments, arguments)
+        request = ChatRequest(prompt, system, attachments, arguments)
+        request.schema = shape
+        return request
 
     def chat_body(
         self, prompt: str | Sequence[Mapping[str, Any]], *, stream: bool, **options: Any
@@ -241,6 +255,8 @@ class ChatRequest:
             arguments,
         )
         self._body: dict[str, Any] | None = None
+        self.schema: OutputSchema | None = None
+        """The answer's schema (``schema=``): the loops parse the finished answer with it."""
         if attachments:
             placeholder = [{"role": "user", "content": ""}]
             build_chat_body(placeholder, **arguments)  # validate now; attachments are read later

@@ -5,17 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply
+
+if TYPE_CHECKING:
+    from ..data._batch import Batch
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
 from ._retry import Attempts
+from ._structured import AnswerValidationError, corrected_body, settle
 
 __all__ = ["Client", "Stream"]
 
@@ -84,8 +88,17 @@ class Client(ClientBase):
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
-        body = self._core.chat_request(prompt, stream=False, **options).body()
-        return self._core.reply_from_completion(self._json("POST", "chat/completions", body), body)
+        request = self._core.chat_request(prompt, stream=False, **options)
+        body = request.body()
+        reply = self._core.reply_from_completion(self._json("POST", "chat/completions", body), body)
+        if request.schema is None:
+            return reply
+        try:
+            return settle(request.schema, reply)
+        except AnswerValidationError as exc:  # ask once more, saying what was wrong
+            body = corrected_body(body, reply, exc)
+            again = self._json("POST", "chat/completions", body)
+            return settle(request.schema, self._core.reply_from_completion(again, body), earlier=exc)
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -98,6 +111,37 @@ class Client(ClientBase):
         They are validated here, before anything is sent.
         """
         return Stream(self, self._core.chat_request(prompt, stream=True, **options))
+
+    def map(
+        self,
+        rows: Any,
+        template: str | None = None,
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_rpm: float | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Batch:
+        """Ask `template` filled from each row (``{column}``, ``{index}``) of a DataFrame, a list
+        of dicts or of strings; a `Batch` of replies in input order (`Batch.to_frame()`).
+
+        Requests run concurrently (`concurrency`) on a private event loop, paced by what the
+        gateway accepts (429s slow the batch, ``Retry-After`` pauses it, `max_rpm` caps it);
+        a row fails only after its retries. Ctrl-C stops within a second and raises
+        `BatchInterrupted` whose ``batch`` keeps every finished row.
+        """
+        from ..data._map import BatchPlan, map_in_thread
+
+        plan = BatchPlan(rows, template, schema)
+        return map_in_thread(
+            self.settings,
+            plan,
+            progress=progress,
+            concurrency=concurrency,
+            max_rpm=max_rpm,
+            **options,
+        )
 
     def models(self) -> list[Model]:
         """The models the gateway offers (ids without a leading ``models/``)."""
@@ -169,6 +213,7 @@ class Stream(StreamBase):
                 break
             self._read()
         self._raise_failure()
+        self._parse_answer()
 
     def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""

@@ -44,7 +44,7 @@ _WRAP_KEY = "items"
 class AnswerValidationError(GeminiError, ValueError):
     """The answer does not match the schema; `reply.text` keeps what the model said."""
 
-    hint = "The raw answer is in reply.text; simplify the schema or ask more precisely."
+    hint = "The raw answer is in error.reply.text; simplify the schema or ask more precisely."
 
     def __init__(self, message: str, *, field: str | None = None, reply: Any = None) -> None:
         self.field = field
