@@ -175,7 +175,11 @@ def _for_gemini(node: Any) -> Any:
         return [_for_gemini(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED}
+    out = {
+        k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED and k != "properties"
+    }
+    if isinstance(node.get("properties"), dict):  # property names are data, never dropped
+        out["properties"] = {k: _for_gemini(v) for k, v in node["properties"].items()}
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if out.get("format") not in _FORMATS:
