@@ -141,6 +141,8 @@ def each_template(cell: str, columns: list[str], ns: dict[str, Any]) -> str:
         token = match.group(0)
         if token in ("{{", "}}") or match.group(1) in row_names:
             return token
+        if re.split(r"[.\[]", match.group(1), maxsplit=1)[0] not in ns:
+            return token  # neither a column nor a variable: the row check names the columns
         value = str(_resolve(match.group(1), ns))
         return value.replace("{", "{{").replace("}", "}}")
 
