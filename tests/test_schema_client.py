@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
-from typing_extensions import TypedDict
 
 import pytest
 from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 from ipygemini import AsyncClient, Client
 from ipygemini._errors import APIStatusError, OptionError
@@ -47,7 +47,9 @@ def client_for(gw: FakeGateway, **options: object) -> Client:
 
 
 def formats(gw: FakeGateway) -> list[str]:
-    return [r.body["response_format"]["type"] for r in gw.requests if r.path.endswith("completions")]
+    return [
+        r.body["response_format"]["type"] for r in gw.requests if r.path.endswith("completions")
+    ]
 
 
 def test_chat_sends_json_schema_and_parses_into_the_type(gw: FakeGateway) -> None:

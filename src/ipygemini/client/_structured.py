@@ -41,15 +41,19 @@ def schema_for(
     if isinstance(schema, OutputSchema):
         return schema
     if json or response_format is not None:
-        raise OptionError("schema= sets the answer format itself: leave out json= and response_format=.")
+        raise OptionError(
+            "schema= sets the answer format itself: leave out json= and response_format=."
+        )
     return output_schema(schema)
 
 
 def refuses_json_schema(status: int, message: str) -> bool:
     """A 400 saying the gateway does not support ``response_format`` type ``json_schema``."""
     lowered = message.lower()
-    return status == 400 and "json_schema" in lowered and (
-        "support" in lowered or "unknown" in lowered or "invalid" in lowered
+    return (
+        status == 400
+        and "json_schema" in lowered
+        and ("support" in lowered or "unknown" in lowered or "invalid" in lowered)
     )
 
 

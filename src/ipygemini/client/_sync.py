@@ -98,7 +98,9 @@ class Client(ClientBase):
         except AnswerValidationError as exc:  # ask once more, saying what was wrong
             body = corrected_body(body, reply, exc)
             again = self._json("POST", "chat/completions", body)
-            return settle(request.schema, self._core.reply_from_completion(again, body), earlier=exc)
+            return settle(
+                request.schema, self._core.reply_from_completion(again, body), earlier=exc
+            )
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]

@@ -205,7 +205,7 @@ class ProgressBar:
         self.bar: Any = None
         if not enabled or total == 0:
             return
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
         from ._prices import price_for
 

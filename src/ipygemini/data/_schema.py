@@ -175,9 +175,7 @@ def _for_gemini(node: Any) -> Any:
         return [_for_gemini(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {
-        k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED and k != "properties"
-    }
+    out = {k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED and k != "properties"}
     if isinstance(node.get("properties"), dict):  # property names are data, never dropped
         out["properties"] = {k: _for_gemini(v) for k, v in node["properties"].items()}
     if "const" in out:

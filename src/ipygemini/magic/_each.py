@@ -26,7 +26,9 @@ __all__ = ["data_bundle", "data_cell", "each_template"]
 _SHOWN_ROWS = 50
 
 
-def data_cell(magic: CellMagic, args: argparse.Namespace, cell: str, options: dict[str, Any]) -> Any:
+def data_cell(
+    magic: CellMagic, args: argparse.Namespace, cell: str, options: dict[str, Any]
+) -> Any:
     """The ``--schema`` / ``--each`` flow (instead of the streamed answer)."""
     ns: dict[str, Any] = magic.ip.user_ns
     if args.json:
@@ -70,9 +72,9 @@ def data_cell(magic: CellMagic, args: argparse.Namespace, cell: str, options: di
     return None
 
 
-def _one(magic: CellMagic, cell: str, schema: Any, options: dict[str, Any], output: str | None) -> Any:
-    from IPython.display import display
-
+def _one(
+    magic: CellMagic, cell: str, schema: Any, options: dict[str, Any], output: str | None
+) -> Any:
     from ..data._schema import AnswerValidationError
     from ._options import interpolate
 
@@ -89,7 +91,7 @@ def _one(magic: CellMagic, cell: str, schema: Any, options: dict[str, Any], outp
     except OptionError as exc:
         raise usage_error(exc) from None
     magic._keep(reply, output)
-    display(data_bundle(reply.parsed), raw=True)
+    magic.ip.display_pub.publish(data=data_bundle(reply.parsed), metadata={})
     return None
 
 
@@ -193,4 +195,3 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
-
