@@ -10,6 +10,7 @@ hold no plumbing: to them it looks like a user who set ``GEMINI_BASE_URL`` and
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def start_environment() -> FakeGateway:
         _saved[name] = os.environ.pop(name)
     os.environ["GEMINI_BASE_URL"] = gateway.base_url
     os.environ["GEMINI_API_KEY"] = gateway.api_key
+    os.environ.setdefault("IPYGEMINI_HOME", tempfile.mkdtemp(prefix="ipygemini-nb-home-"))
     _gateway = gateway
     return gateway
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from typing import Any
 import pytest
 
 import _reliability
+
+# No test writes to the real exchange log: a temporary IPYGEMINI_HOME for this whole run,
+# set at import so every kernel and subprocess the tests start inherits it.
+os.environ["IPYGEMINI_HOME"] = tempfile.mkdtemp(prefix="ipygemini-test-home-")
 from ipygemini.testing import FakeGateway
 
 KERNEL_KEY = "sk-ipygemini-TEST-KEY-7c1f9d2e-do-not-leak"

@@ -149,3 +149,16 @@ def test_ctrl_c_keeps_every_finished_row(gw: FakeGateway) -> None:
     for i in finished.index:
         assert f"row {i}" in out.answer[i]
     assert "finished and are kept" in str(caught.value)
+
+
+def test_running_again_resumes_from_the_log(gw: FakeGateway) -> None:
+    rows = ["first", "[fake:status code=400] refused", "second"]
+    client = client_for(gw)
+    first = client.map(rows, progress=False)
+    assert first.statuses == {"complete": 2, "failed": 1} and len(gw.requests) == 3
+    gw.clear()
+    again = client.map([*rows, "third"], progress=False)
+    sent = prompts_sent(gw)
+    assert sorted(sent) == ["[fake:status code=400] refused", "third"]  # answered rows not sent
+    assert [r.cached if r is not None else None for r in again] == [True, None, True, False]
+    assert again[0] is not None and first[0] is not None and again[0].text == first[0].text

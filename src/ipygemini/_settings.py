@@ -134,7 +134,8 @@ class Settings:
         offline_fallback: bool = True,
         **arguments: Any,
     ) -> Settings:
-        """Settings from `arguments` > `config` (default: ``%config Gemini.*``) > environment >
+        """Settings from `arguments` > `config` (default: ``%config Gemini.*``) > environment
+        (``GEMINI_*``, and ``IPYGEMINI_LOG=off``) >
         the offline rule. Arguments and config values that are None count as unset.
 
         With ``offline_fallback=False`` (what a bare `Client()` uses) nothing configured means
@@ -152,6 +153,9 @@ class Settings:
         for name, env in ENVIRONMENT.items():
             if os.environ.get(env):
                 values[name] = os.environ[env]
+        log_switch = os.environ.get("IPYGEMINI_LOG", "").strip().lower()
+        if log_switch:  # IPYGEMINI_LOG=off (or 0, false, no) turns the exchange log off
+            values["log"] = log_switch not in ("off", "0", "false", "no")
         values.update({k: v for k, v in config.items() if k in known and v is not None})
         values.update({k: v for k, v in arguments.items() if v is not None})
         if offline_fallback and not values.get("api_key") and not values.get("base_url"):

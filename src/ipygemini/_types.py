@@ -152,6 +152,8 @@ class Reply:
     notes: list[str] = field(default_factory=list)
     parsed: Any = None
     """The answer as an instance of the requested schema (``schema=``), else None."""
+    cached: bool = False
+    """True when the answer was replayed from the exchange log (the cache), not asked for."""
 
     def note(self, text: str) -> None:
         """Add a one-line note unless the reply already has it."""

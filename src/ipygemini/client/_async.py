@@ -19,6 +19,7 @@ from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
+from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
 from ._structured import AnswerValidationError, corrected_body, settle
 
@@ -85,20 +86,37 @@ class AsyncClient(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         request = self._core.chat_request(prompt, stream=False, **options)
-        body = await request.abody()
-        reply = self._core.reply_from_completion(
-            await self._json("POST", "chat/completions", body), body
-        )
+        body, recorder = await request.abody(), request.recorder
+        if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
+            return hit if request.schema is None else settle(request.schema, hit)
+        reply = await self._complete(body, recorder)
         if request.schema is None:
             return reply
         try:
             return settle(request.schema, reply)
         except AnswerValidationError as exc:  # ask once more, saying what was wrong
             body = corrected_body(body, reply, exc)
-            again = await self._json("POST", "chat/completions", body)
-            return settle(
-                request.schema, self._core.reply_from_completion(again, body), earlier=exc
-            )
+            again = await self._complete(body, recorder)
+            return settle(request.schema, again, earlier=exc)
+
+    async def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
+        """One non-streamed answer to `body`, logged by `recorder`."""
+        try:
+            obj = await self._json("POST", "chat/completions", body)
+            reply = self._core.reply_from_completion(obj, body)
+        except BaseException as exc:
+            recorder.failed(body, exc)
+            raise
+        recorder.finish(body, reply)
+        return reply
+
+    async def cached_reply(
+        self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
+    ) -> Reply | None:
+        """`Client.cached_reply`: the logged answer to this very request, sending nothing."""
+        request = self._core.chat_request(prompt, stream=False, **options)
+        entry = request.recorder.lookup(await request.abody())
+        return None if entry is None else reply_from_entry(entry)
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -165,6 +183,8 @@ class AsyncStream(StreamBase):
         if self._response is None and self._machine.reading:
             with self._starting():
                 body = await self._request.abody()
+                if self._replayed(body):
+                    return self
                 response = await self._client._send(
                     self._core.attempts("POST", "chat/completions", body, stream=True)
                 )
@@ -182,6 +202,7 @@ class AsyncStream(StreamBase):
     async def aclose(self) -> None:
         """Stop reading; a reply that had not finished is marked interrupted."""
         self._machine.interrupted()
+        self._ended()
         if self._response is not None:
             await self._response.aclose()
 
@@ -205,7 +226,8 @@ class AsyncStream(StreamBase):
     async def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""
         response = self._response or (await self.__aenter__())._response
-        assert response is not None and self._chunks is not None
+        if response is None or self._chunks is None:
+            return  # answered from the log
         try:
             if not self._sse:
                 self._machine.whole(await aread_body(response, **self._whole_limits()))
@@ -220,6 +242,7 @@ class AsyncStream(StreamBase):
                 raise
         if not self._machine.reading:
             await response.aclose()
+            self._ended()
 
     async def until_done(self) -> Reply:
         """Read the rest of the stream and return the finished reply."""

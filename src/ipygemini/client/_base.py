@@ -16,6 +16,7 @@ from .._settings import Settings
 from .._types import Event, Reply
 from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
+from ._record import fill_from_entry
 from ._stream import StreamMachine, StreamState
 from ._structured import settle
 
@@ -75,6 +76,7 @@ class StreamBase:
         self._seen = 0  # events handed out, the last batch's unread ones included
         self._batch: Iterator[Event] = iter(())  # the batch being handed out
         self._sse = False  # the answer is an event stream (else one JSON body)
+        self._body: dict[str, Any] | None = None  # the request as sent (what the log keeps)
 
     @property
     def reply(self) -> Reply:
@@ -112,6 +114,24 @@ class StreamBase:
         if schema is not None and self.reply.parsed is None:
             settle(schema, self.reply)
 
+    def _replayed(self, body: dict[str, Any]) -> bool:
+        """Before sending `body`: answer it from the log when the cache is on and has it (the
+        events are recorded as if they had streamed; nothing is sent)."""
+        self._body = body
+        recorder = self._request.recorder
+        entry = recorder.lookup(body) if recorder.uses_cache else None
+        if entry is None:
+            return False
+        self._machine.events += fill_from_entry(self._machine.reply, entry)
+        self._machine.state = StreamState.CLOSED
+        self._ended()
+        return True
+
+    def _ended(self) -> None:
+        """Once reading is over: the exchange goes to the log (the recorder writes it once)."""
+        if self._body is not None and not self._machine.reading:
+            self._request.recorder.finish(self._body, self._machine.reply)
+
     def _raise_failure(self) -> None:
         if self._machine.error is not None:
             raise self._machine.error
@@ -125,6 +145,7 @@ class StreamBase:
         except BaseException as exc:
             if not self._lost(exc):
                 self._machine.interrupted()
+            self._ended()
             raise
 
     def _opened(self, response: httpx.Response) -> httpx.Response:

@@ -25,6 +25,7 @@ from .._types import Reply
 from .._version import __version__
 from ._adapt import GatewayMemory
 from ._parse import completion_error, reported_error
+from ._record import LogTags, Recorder
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
@@ -76,6 +77,10 @@ class ChatOptions(TypedDict, total=False):
     schema: Any
     """A pydantic model, dataclass, TypedDict, ``list[...]`` of them or a JSON-Schema dict:
     the answer is checked against it and kept as `Reply.parsed`."""
+    source: str
+    conversation: str | None
+    cache: bool | None
+    refresh: bool
 
 
 def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Settings:
@@ -137,7 +142,9 @@ class Core:
         **options: Any,
     ) -> ChatRequest:
         """A validated chat request; its body is built now, or (with attachments, which read
-        files and render figures) when `ChatRequest.body` is called."""
+        files and render figures) when `ChatRequest.body` is called. The log's tags (source,
+        conversation, cache, refresh: see `_record.LogTags`) go to the request's recorder."""
+        recorder = Recorder(self.settings, LogTags.take(options))
         shape = None
         if schema is not None:
             shape = schema_for(schema, json=json, response_format=response_format)
@@ -152,7 +159,7 @@ class Core:
             "gateway": self.memory,
             **options,
         }
-        request = ChatRequest(prompt, system, attachments, arguments)
+        request = ChatRequest(prompt, system, attachments, arguments, recorder)
         request.schema = shape
         return request
 
@@ -243,7 +250,9 @@ class ChatRequest:
         system: str | None,
         attachments: Sequence[Any],
         arguments: dict[str, Any],
+        recorder: Recorder,
     ) -> None:
+        self.recorder = recorder
         if attachments and not isinstance(prompt, str):
             raise OptionError(
                 "attachments go with a prompt string; put them in the messages instead."

@@ -18,6 +18,7 @@ from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
+from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
 from ._structured import AnswerValidationError, corrected_body, settle
 
@@ -89,18 +90,39 @@ class Client(ClientBase):
     ) -> Reply:
         """Ask once and wait for the whole answer. Options: see `Client.stream`."""
         request = self._core.chat_request(prompt, stream=False, **options)
-        body = request.body()
-        reply = self._core.reply_from_completion(self._json("POST", "chat/completions", body), body)
+        body, recorder = request.body(), request.recorder
+        if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
+            return hit if request.schema is None else settle(request.schema, hit)
+        reply = self._complete(body, recorder)
         if request.schema is None:
             return reply
         try:
             return settle(request.schema, reply)
         except AnswerValidationError as exc:  # ask once more, saying what was wrong
             body = corrected_body(body, reply, exc)
-            again = self._json("POST", "chat/completions", body)
-            return settle(
-                request.schema, self._core.reply_from_completion(again, body), earlier=exc
+            return settle(request.schema, self._complete(body, recorder), earlier=exc)
+
+    def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
+        """One non-streamed answer to `body`, logged by `recorder`."""
+        try:
+            reply = self._core.reply_from_completion(
+                self._json("POST", "chat/completions", body), body
             )
+        except BaseException as exc:
+            recorder.failed(body, exc)
+            raise
+        recorder.finish(body, reply)
+        return reply
+
+    def cached_reply(
+        self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
+    ) -> Reply | None:
+        """The logged answer to this very request (same body, attachments, model and gateway),
+        marked ``cached``, without sending anything; None when the log has no complete one.
+        It reads the log whatever the cache setting, and writes nothing."""
+        request = self._core.chat_request(prompt, stream=False, **options)
+        entry = request.recorder.lookup(request.body())
+        return None if entry is None else reply_from_entry(entry)
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -180,6 +202,8 @@ class Stream(StreamBase):
         if self._response is None and self._machine.reading:
             with self._starting():
                 body = self._request.body()
+                if self._replayed(body):
+                    return self
                 response = self._client._send(
                     self._core.attempts("POST", "chat/completions", body, stream=True)
                 )
@@ -197,6 +221,7 @@ class Stream(StreamBase):
     def close(self) -> None:
         """Stop reading; a reply that had not finished is marked interrupted."""
         self._machine.interrupted()
+        self._ended()
         if self._response is not None:
             self._response.close()
 
@@ -220,7 +245,8 @@ class Stream(StreamBase):
     def _read(self) -> None:
         """One read, handed to the machine; the connection closes when it says reading is over."""
         response = self._response or self.__enter__()._response
-        assert response is not None
+        if response is None:
+            return  # answered from the log
         try:
             if self._sse and self._machine.state is RECEIVING:  # the hot path
                 self._took(next(self._chunks, None))
@@ -235,6 +261,7 @@ class Stream(StreamBase):
                 raise
         if not self._machine.reading:
             response.close()
+            self._ended()
 
     def until_done(self) -> Reply:
         """Read the rest of the stream and return the finished reply."""

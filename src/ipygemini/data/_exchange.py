@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._prices import billed_output
+
 if TYPE_CHECKING:
     from .._types import Reply
 
@@ -173,7 +175,11 @@ def exchange_from(
         options={k: _hashed(v) for k, v in body.items() if k not in _NOT_OPTIONS},
         images=[(im.mime_type, im.data) for im in reply.images if im.data is not None],
         input_tokens=usage.prompt_tokens if usage else None,
-        output_tokens=usage.completion_tokens if usage else None,
+        output_tokens=(
+            billed_output(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+            if usage
+            else None
+        ),
         reasoning_tokens=usage.reasoning_tokens if usage else None,
         cached_tokens=getattr(usage, "cached_tokens", None) if usage else None,
         finish_reason=reply.finish_reason,

@@ -263,9 +263,10 @@ class ExchangeLog:
                 f"SELECT id, {_COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n]
             )
         elif self._fts_ready():
-            rows = self._query(
-                f"SELECT e.id, {_prefixed('e.')} FROM exchanges_fts f JOIN exchanges e "
-                "ON e.id = f.rowid WHERE exchanges_fts MATCH ? ORDER BY e.id DESC LIMIT ?",
+            rows = self._query(  # FTS5 walks its matches newest first and stops at n
+                f"SELECT id, {_COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
+                "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
+                "ORDER BY id DESC",
                 [_fts_query(search), n],
             )
         else:
@@ -296,9 +297,11 @@ class ExchangeLog:
         return _entry(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
 
     def lookup(self, key: str) -> Entry | None:
-        """The newest complete answer to the request with cache key `key`, or None."""
+        """The newest complete answer the gateway gave to the request with cache key `key` (a
+        replay is never the source of another), or None."""
         rows = self._query(
             "SELECT id FROM exchanges WHERE cache_key = ? AND status = 'complete' "
+            "AND from_cache = 0 "
             "ORDER BY id DESC LIMIT 1",
             [key],
         )
@@ -382,10 +385,6 @@ def _entry(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
         values[name] = json.loads(values[name])
     values["from_cache"] = bool(values["from_cache"])
     return Entry(**values, images=images)
-
-
-def _prefixed(prefix: str) -> str:
-    return ", ".join(prefix + c.strip() for c in _COLUMNS.split(","))
 
 
 def _fts_query(text: str) -> str:

@@ -18,6 +18,7 @@ from .._errors import OptionError
 from ._batch import Batch, BatchProgress, RowOutcome, run_rows
 from ._rate import RateGovernor
 from ._rows import Rows, check_template, fill, rows_of
+from ._schema import AnswerValidationError
 
 if TYPE_CHECKING:
     from .._settings import Settings
@@ -118,7 +119,10 @@ async def amap(
         if cached is not None and schema is not None:
             from ..client._structured import settle
 
-            settle(schema, cached)
+            try:
+                settle(schema, cached)
+            except AnswerValidationError:
+                return None  # a logged answer that does not fit: ask again
         return cached
 
     await run_rows(

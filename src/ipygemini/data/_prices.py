@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PRICES", "PRICES_DATE", "Price", "billed_output", "cost", "price_for"]
+__all__ = [
+    "PRICES",
+    "PRICES_DATE",
+    "Price",
+    "answer_cost",
+    "billed_output",
+    "cost",
+    "dollars",
+    "price_for",
+]
 
 PRICES_DATE = "2025-12"
 """When the shipped table was read off Google's pricing page; override with ``prices=``."""
@@ -117,3 +126,29 @@ def billed_output(prompt: int | None, completion: int | None, total: int | None)
     if prompt is not None and total is not None and total > prompt + completion:
         return total - prompt
     return completion
+
+
+def answer_cost(model: str, usage: Any, prices: Mapping[str, Any] | None = None) -> float | None:
+    """Dollars for one answer's `usage` (an `ipygemini.Usage`), or None without a known price
+    (or with an invalid override: a cost is never guessed)."""
+    try:
+        price = price_for(model, prices)
+    except ValueError:
+        return None
+    return cost(
+        price,
+        input_tokens=usage.prompt_tokens,
+        output_tokens=billed_output(
+            usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+        ),
+        cached_tokens=usage.cached_tokens,
+    )
+
+
+def dollars(amount: float) -> str:
+    """A cost as shown: ``$0.0123``, ``$1.50``, or ``<$0.0001`` for a fraction of a cent."""
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    if amount >= 0.0001:
+        return f"${amount:.4f}"
+    return "$0" if amount == 0 else "<$0.0001"

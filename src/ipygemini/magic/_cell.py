@@ -216,4 +216,7 @@ class CellMagic:
         for number, choice in enumerate(choices[1:], start=2):
             view.extra_choice(choice, number, len(choices))
         seconds = time.perf_counter() - started
-        view.show(footer_bundle(reply, model=model, seconds=seconds, offline=offline))
+        prices = self.session.config.prices
+        view.show(
+            footer_bundle(reply, model=model, seconds=seconds, offline=offline, prices=prices)
+        )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from .. import _offline
+from . import _log_commands
 
 if TYPE_CHECKING:
     from .._conversation import Conversation
@@ -18,7 +19,18 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "LineCommands"]
 
-COMMANDS = ("models", "config", "login", "reset", "history", "offline", "panel", "help")
+COMMANDS = (
+    "models",
+    "config",
+    "login",
+    "reset",
+    "history",
+    "offline",
+    "panel",
+    "log",
+    "usage",
+    "help",
+)
 
 
 def open_panel(settings: Settings, conversation: Conversation) -> Any:
@@ -55,6 +67,8 @@ class LineCommands:
             "history": self._cmd_history,
             "offline": self._cmd_offline,
             "panel": self._cmd_panel,
+            "log": _log_commands.log_command,
+            "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
         }
         handler = handlers.get(command)
         if handler is None:
@@ -77,6 +91,8 @@ class LineCommands:
             "%gemini history [NAME]    show a conversation (default: 'default')\n"
             "%gemini offline [off]     answer from a built-in fake gateway (no key, no network)\n"
             "%gemini panel [NAME]      open a chat panel on conversation NAME (default: 'default')\n"
+            "%gemini log [-n N] [WORDS] recent exchanges (matching WORDS); %gemini log ID: one\n"
+            "%gemini usage             tokens and estimated cost by model\n"
             "%gemini help              this list\n"
             "Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'"
         )

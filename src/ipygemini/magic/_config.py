@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, CFloat, CInt, Enum, TraitError, Unicode, validate
+from traitlets import Bool, CFloat, CInt, Dict, Enum, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .._settings import THINKING_STYLES
@@ -53,6 +53,16 @@ class Gemini(Configurable):
     allow_insecure = Bool(
         False, help="Allow sending the key over plain http to a non-loopback host."
     ).tag(config=True)
+    log = Bool(
+        None, allow_none=True, help="Write every exchange to the log (default on; $IPYGEMINI_LOG)."
+    ).tag(config=True)
+    cache = Bool(
+        None, allow_none=True, help="Answer identical requests from the log (like --cache)."
+    ).tag(config=True)
+    prices = Dict(
+        help="Prices overriding the shipped table, dollars per million tokens: "
+        "{'gemini-2.5-flash': {'input': 0.3, 'output': 2.5}}."
+    ).tag(config=True)
     updates_per_second = CFloat(
         20.0, help="At most this many live updates of an answer per second (1-60)."
     ).tag(config=True)
@@ -76,6 +86,18 @@ class Gemini(Configurable):
         value = int(proposal["value"])
         if value < 0:
             raise TraitError(f"max_retries must be >= 0; got {value}")
+        return value
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> dict[str, Any]:
+        from ..data._prices import price_for
+
+        value = dict(proposal["value"])
+        for model in value:
+            try:
+                price_for(model, {model: value[model]})
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise TraitError(str(exc)) from None
         return value
 
     def settable(self) -> list[str]:

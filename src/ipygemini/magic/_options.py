@@ -163,6 +163,12 @@ def build_parser() -> Parser:
     )
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument(
+        "--cache", action="store_true", help="answer from the log if asked before (no request)"
+    )
+    p.add_argument(
+        "--refresh", action="store_true", help="ask again even if cached; store the new answer"
+    )
+    p.add_argument(
         "-o", "--output", type=_identifier, metavar="NAME", help="also keep the Reply in NAME"
     )
     p.add_argument(
@@ -259,6 +265,11 @@ def request_options(args: argparse.Namespace, thinking_style: str | None) -> dic
         options["stop"] = args.stop[0]
     if args.json:
         options["json"] = True
+    options.update(source="magic", conversation=args.chat)
+    if args.cache:
+        options["cache"] = True
+    if args.refresh:
+        options["refresh"] = True
     image_config: dict[str, str] = {}
     if args.aspect_ratio is not None:
         if not _ASPECT.fullmatch(args.aspect_ratio):

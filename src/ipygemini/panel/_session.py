@@ -175,6 +175,8 @@ class ChatSession:
                 model=self.host.model,
                 temperature=self.host.temperature,
                 thinking=True if self.host.thinking else None,
+                source="panel",
+                conversation=self.conversation.name,
             )
         except (GeminiError, AttachmentError, ValueError) as exc:
             error = exc if isinstance(exc, GeminiError) else GeminiError(str(exc))

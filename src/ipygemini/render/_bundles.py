@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._types import GeneratedImage, Reply
@@ -95,14 +95,24 @@ def footer_bundle(
     seconds: float,
     offline: bool = False,
     status: str | None = None,
+    prices: Mapping[str, Any] | None = None,
 ) -> Bundle:
-    """The short line under an answer: model, tokens, seconds, and how it ended if not complete."""
+    """The short line under an answer: model, tokens, cost (where the price is known) or
+    "cached", seconds, and how it ended if not complete. `prices` override the shipped table."""
     from ._markdown import escape
 
     parts = [reply.model if reply is not None and reply.model else model]
     usage = reply.usage if reply is not None else None
     if usage is not None and usage.total_tokens:
         parts.append(f"{usage.total_tokens:,} tokens")
+    if reply is not None and reply.cached:
+        parts.append("cached")
+    elif usage is not None and not offline:
+        from ..data._prices import answer_cost, dollars
+
+        spent = answer_cost(parts[0], usage, prices)
+        if spent is not None:
+            parts.append(dollars(spent))
     if reply is not None and len(reply.choices) > 1:
         parts.append(f"{len(reply.choices)} answers")
     parts.append(f"{seconds:.1f} s")

@@ -1,0 +1,201 @@
+"""The log and the cache around one chat request: who asked (`LogTags`), the answer from the
+log instead of the network (`Recorder.lookup`), and the exchange written once its reply ends.
+
+Every front end passes its tags as chat options (``source="magic"``, ``conversation="plan"``,
+``cache=True``, ``refresh=True``); `Core.chat_request` takes them off before the body is built.
+Writing happens once per reply, when it ends (complete, interrupted or failed), never per chunk.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._types import (
+    Choice,
+    Event,
+    FinishEvent,
+    GeneratedImage,
+    ImageEvent,
+    ReasoningDelta,
+    Reply,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from .._settings import Settings
+    from ..data._log import Entry, ExchangeLog
+
+__all__ = ["SOURCES", "LogTags", "Recorder", "exchange_log", "fill_from_entry", "reply_from_entry"]
+
+SOURCES = ("client", "magic", "panel", "batch")
+
+_logs: dict[Path, ExchangeLog] = {}
+_logs_lock = threading.Lock()
+
+
+def exchange_log(path: Path | None = None) -> ExchangeLog:
+    """The process's `ExchangeLog` for `path` (default: ``$IPYGEMINI_HOME/log.sqlite3``, read
+    now, so a changed ``IPYGEMINI_HOME`` takes effect at the next request)."""
+    from ..data._log import ExchangeLog, default_path
+
+    path = path or default_path()
+    with _logs_lock:
+        found = _logs.get(path)
+        if found is None:
+            found = _logs[path] = ExchangeLog(path)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class LogTags:
+    """Who asked and how the cache is used: the chat options `source`, `conversation`,
+    `cache` (None: the client's `Settings.cache`) and `refresh` (ask again, store the answer)."""
+
+    source: str = "client"
+    conversation: str | None = None
+    cache: bool | None = None
+    refresh: bool = False
+
+    @classmethod
+    def take(cls, options: dict[str, Any]) -> LogTags:
+        """The tags among chat `options` (removed from them), validated."""
+        from .._errors import OptionError
+
+        source = options.pop("source", None) or "client"
+        conversation = options.pop("conversation", None)
+        cache = options.pop("cache", None)
+        refresh = bool(options.pop("refresh", False))
+        if source not in SOURCES:
+            raise OptionError(f"source must be one of {', '.join(SOURCES)}; got {source!r}.")
+        if conversation is not None and not isinstance(conversation, str):
+            raise OptionError(f"conversation must be a name (str); got {conversation!r}.")
+        return cls(source, conversation, None if cache is None else bool(cache), refresh)
+
+
+class Recorder:
+    """One request's log entry: started when the request is made, written once at its end."""
+
+    __slots__ = ("_t0", "done", "settings", "started", "tags")
+
+    def __init__(self, settings: Settings, tags: LogTags) -> None:
+        self.settings = settings
+        self.tags = tags
+        self.started = time.time()
+        self._t0 = time.perf_counter()
+        self.done = False
+
+    @property
+    def uses_cache(self) -> bool:
+        """Answer from the log when it can (cache on, and not `refresh`)."""
+        on = self.settings.cache if self.tags.cache is None else self.tags.cache
+        return on and not self.tags.refresh
+
+    def lookup(self, body: Mapping[str, Any]) -> Entry | None:
+        """The newest complete answer to this very request, or None (only single answers are
+        kept whole, so a request for ``n > 1`` is never answered from the log)."""
+        n = body.get("n")
+        if isinstance(n, int) and n > 1:
+            return None
+        from ..data._exchange import cache_key
+
+        return exchange_log().lookup(cache_key(body, self.settings.base_url))
+
+    def cached_reply(self, body: Mapping[str, Any]) -> Reply | None:
+        """A `Reply` (``cached=True``) from the log for `body`, or None; logged as a cache hit."""
+        entry = self.lookup(body)
+        if entry is None:
+            return None
+        reply = Reply()
+        fill_from_entry(reply, entry)
+        self.finish(body, reply)
+        return reply
+
+    def finish(self, body: Mapping[str, Any], reply: Reply) -> None:
+        """The reply ended: add its usage to the session's tally and write the exchange (once)."""
+        if self.done:
+            return
+        self.done = True
+        usage = reply.usage
+        if usage is not None and not reply.cached:
+            from ..data._usage import SESSION
+
+            SESSION.add(
+                reply.model or str(body.get("model") or ""),
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
+        if not self.settings.log:
+            return
+        from ..data._exchange import exchange_from
+
+        exchange = exchange_from(
+            body,
+            reply,
+            source=self.tags.source,
+            base_url=self.settings.base_url,
+            started=self.started,
+            duration=time.perf_counter() - self._t0,
+            conversation=self.tags.conversation,
+            from_cache=reply.cached,
+        )
+        exchange_log().record(exchange, secret=self.settings.api_key)
+
+    def failed(self, body: Mapping[str, Any], exc: BaseException) -> None:
+        """A non-streamed request ended without an answer: logged as failed (or interrupted)."""
+        from .._errors import GeminiError
+
+        if isinstance(exc, GeminiError):
+            self.finish(body, Reply(error=exc))
+        elif isinstance(exc, KeyboardInterrupt | _cancelled()):
+            self.finish(body, Reply(interrupted=True))
+
+
+def _cancelled() -> type[BaseException]:
+    import asyncio
+
+    return asyncio.CancelledError
+
+
+def fill_from_entry(reply: Reply, entry: Entry) -> list[Event]:
+    """Make `reply` (in place: a stream's caller may already hold it) the logged answer
+    `entry`, marked ``cached``; the events a display shows for it, in order."""
+    images = [GeneratedImage(data, mime) for mime, data in entry.images]
+    choice = Choice(0, entry.answer, entry.reasoning, images, entry.finish_reason)
+    reply.choices = [choice]
+    reply.model = entry.model or None
+    reply.cached = True
+    events: list[Event] = []
+    if entry.reasoning:
+        events.append(ReasoningDelta(entry.reasoning))
+    if entry.answer:
+        events.append(TextDelta(entry.answer))
+    events.extend(ImageEvent(image) for image in images)
+    if entry.input_tokens is not None or entry.output_tokens is not None:
+        prompt, completion = entry.input_tokens or 0, entry.output_tokens or 0
+        reply.usage = Usage(
+            prompt,
+            completion,
+            prompt + completion,
+            entry.reasoning_tokens or 0,
+            entry.cached_tokens,
+        )
+        events.append(UsageEvent(reply.usage))
+    if entry.finish_reason:
+        events.append(FinishEvent(entry.finish_reason))
+    return events
+
+
+def reply_from_entry(entry: Entry) -> Reply:
+    """A new `Reply` holding the logged answer `entry` (``cached=True``)."""
+    reply = Reply()
+    fill_from_entry(reply, entry)
+    return reply

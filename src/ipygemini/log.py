@@ -1,0 +1,60 @@
+"""The exchange log as data: ``ipygemini.log.entries()``, ``get(id)``, ``usage()``, ``path()``.
+
+Every exchange (``%%gemini``, the panel, `Client`/`AsyncClient`, batches) is kept in a SQLite
+file at ``$IPYGEMINI_HOME/log.sqlite3``; docs/LOG.md describes it. Reading never raises for a
+missing, locked or damaged file: you get nothing back and one warning line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .data._log import Entry
+
+__all__ = ["Entry", "entries", "get", "path", "usage"]
+
+
+def path() -> Path:
+    """Where the log is (``$IPYGEMINI_HOME/log.sqlite3``; the file may not exist yet)."""
+    from .data._log import default_path
+
+    return default_path()
+
+
+def _log() -> Any:
+    from .client._record import exchange_log
+
+    return exchange_log()
+
+
+def entries(n: int = 20, search: str | None = None) -> Any:
+    """The newest `n` exchanges (newest first), those whose prompt or answer has the words
+    `search`: a pandas DataFrame (one row each, ``started`` as a UTC timestamp, images left
+    out) when pandas is installed, else a list of `Entry`."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1; got {n!r}")
+    found: list[Entry] = _log().entries(n, search)
+    try:
+        import pandas as pd
+    except ImportError:
+        return found
+    columns = [name for name in Entry.__dataclass_fields__ if name != "images"]
+    rows = [{k: v for k, v in asdict(e).items() if k != "images"} for e in found]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["started"] = pd.to_datetime(frame["started"], unit="s", utc=True).dt.tz_convert(None)
+    return frame.set_index("id")
+
+
+def get(entry_id: int) -> Entry | None:
+    """One exchange with its images (as ``(mime, bytes)`` pairs), or None."""
+    result: Entry | None = _log().get(int(entry_id))
+    return result
+
+
+def usage(since: float | None = None) -> list[dict[str, Any]]:
+    """Tokens by model from the log (answers replayed from the cache count nothing), since
+    the Unix time `since` when given; `ipygemini.data._usage.usage_rows` adds the cost."""
+    result: list[dict[str, Any]] = _log().usage(since)
+    return result
