@@ -109,7 +109,9 @@ async def amap(
     lookup = getattr(client, "cached_reply", None)
 
     async def ask(i: int, prompt: str) -> Reply:
-        return await client.chat(prompt, **options)
+        reply = await client.chat(prompt, **options)
+        reply.raw = None  # a batch keeps answers, not wire objects (memory over many rows)
+        return reply
 
     async def skip(i: int) -> Reply | None:
         prompt = plan.prompts[i]

@@ -67,6 +67,9 @@ def data_cell(
     frame = batch.to_frame()
     ns[name] = frame
     counts = ", ".join(f"{n:,} {status}" for status, n in sorted(batch.statuses.items()))
+    cached = sum(1 for reply in batch if reply is not None and getattr(reply, "cached", False))
+    if cached:
+        counts += f"; {cached:,} from the log, not sent again"
     seconds = time.perf_counter() - started
     print(f"{len(batch):,} rows ({counts or 'no rows, nothing sent'}) in {seconds:.1f} s → {name}")
     return None
