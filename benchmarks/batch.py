@@ -89,7 +89,10 @@ class Sampler:
 
 
 def measure(
-    name: str, run: Callable[[FakeGateway, list[str]], int], rows: list[str], args: argparse.Namespace
+    name: str,
+    run: Callable[[FakeGateway, list[str]], int],
+    rows: list[str],
+    args: argparse.Namespace,
 ) -> Result:
     with FakeGateway(rate_limit=args.rate, rate_window=1.0, latency=args.latency) as gw:
         sampler = Sampler(gw, args.warmup)
@@ -152,7 +155,13 @@ def memory(args: argparse.Namespace) -> tuple[float, float, int]:
         time.sleep(1.0)  # the gateway process starts listening
         env = {**os.environ, "IPYGEMINI_HOME": tempfile.mkdtemp(prefix="bench-home-")}
         out = subprocess.run(
-            [sys.executable, "-c", MEMORY_PROBE, "http://127.0.0.1:18766/v1", str(args.memory_rows)],
+            [
+                sys.executable,
+                "-c",
+                MEMORY_PROBE,
+                "http://127.0.0.1:18766/v1",
+                str(args.memory_rows),
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -185,7 +194,9 @@ def main() -> None:
     seq.note = f"estimated from {len(subset)} rows"
     seq.rows = args.rows
     results.append(seq)
-    print(f"\n{args.rows} rows, gateway limit R = {args.rate:g}/s, latency {args.latency * 1000:.0f} ms")
+    print(
+        f"\n{args.rows} rows, gateway limit R = {args.rate:g}/s, latency {args.latency * 1000:.0f} ms"
+    )
     print(f"ideal wall = rows / R = {ideal:.1f} s; goals: >= 90% of R, <= 2% 429s, wall <= 1.1x\n")
     print(f"{'contender':38} {'wall s':>8} {'x ideal':>8} {'% of R':>7} {'429 %':>7} {'failed':>7}")
     for r in results:

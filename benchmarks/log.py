@@ -176,7 +176,9 @@ def main() -> int:
     wal = big.with_name(big.name + "-wal")
     size = big.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
-    print(f"ipygemini exchange log, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+    print(
+        f"ipygemini exchange log, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
+    )
     print(f"{'measure':58} {'value':>12} {'goal':>10}")
     print(f"{'logging overhead per exchange (median)':58} {overhead:9.3f} ms {'≤ 1 ms':>10}")
     print(
