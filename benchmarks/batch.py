@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,8 +41,9 @@ def rss(field):
             return int(line.split()[1]) / 1024
 from ipygemini import Client
 import pandas, tqdm.auto  # imported before the baseline: measured is what the rows cost
-client = Client(base_url=sys.argv[1], api_key="fake-key", allow_insecure=True)
-rows = [f"row {i}" for i in range(int(sys.argv[2]))]
+client = Client(base_url=sys.argv[1], api_key="fake-key")
+client.map(["warm up"], progress=False)  # the event loop thread, connections, the log file
+rows = [f"Label row {i} in one word [fake:words=3]" for i in range(int(sys.argv[2]))]
 base = rss("VmRSS:")
 t0 = time.perf_counter()
 batch = client.map(rows, progress=False, concurrency=32)
@@ -145,9 +147,11 @@ def run_openai(gw: FakeGateway, rows: list[str], concurrency: int = 16) -> int:
 
 def memory(args: argparse.Namespace) -> tuple[float, float, int]:
     """(MB above baseline, seconds, rows complete) for `--memory-rows` rows."""
-    port = 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "ipygemini.testing", "--port", str(port or 18766)],
+        [sys.executable, "-m", "ipygemini.testing", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -41,6 +41,7 @@ NAMES = [
     "05-dataframes-and-plots",
     "06-chat-panel",
     "07-embeddings-and-the-client",
+    "08-answers-as-data",
 ]
 PATHS = [NOTEBOOKS / f"{name}.ipynb" for name in NAMES]
 TIME_BUDGET = 180.0  # seconds for all notebooks under nbval (issue 6)
