@@ -239,3 +239,31 @@ def test_a_new_home_takes_effect_at_the_next_request(
     with client(gateway) as c:
         c.chat("moved")
     assert exchange_log().path == other / "log.sqlite3" and len(exchange_log()) == 1
+
+
+def test_a_stream_dropped_without_close_is_logged_as_interrupted(
+    home: Path, gateway: FakeGateway
+) -> None:
+    import gc
+
+    with client(gateway) as c:
+        s = c.stream("dropped midway [fake:slow] [fake:words=200]")
+        for event in s:
+            if event.type == "text":
+                break
+        kept = s.reply.text
+        del s, event
+        gc.collect()
+        (row,) = rows(home)
+    assert row["status"] == "interrupted" and row["answer"] == kept
+
+
+def test_several_answers_or_tools_are_never_replayed(home: Path, gateway: FakeGateway) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    with client(gateway, cache=True) as c:
+        c.chat("two answers", n=2)
+        c.chat("with tools", extra_body={"tools": tools})
+        sent = len(gateway.requests)
+        assert not c.chat("two answers", n=2).cached
+        assert not c.chat("with tools", extra_body={"tools": tools}).cached
+        assert len(gateway.requests) == sent + 2

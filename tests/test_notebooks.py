@@ -42,6 +42,7 @@ NAMES = [
     "06-chat-panel",
     "07-embeddings-and-the-client",
     "08-answers-as-data",
+    "10-log-cache-and-usage",
 ]
 PATHS = [NOTEBOOKS / f"{name}.ipynb" for name in NAMES]
 TIME_BUDGET = 180.0  # seconds for all notebooks under nbval (issue 6)

@@ -132,6 +132,16 @@ class StreamBase:
         if self._body is not None and not self._machine.reading:
             self._request.recorder.finish(self._body, self._machine.reply)
 
+    def __del__(self) -> None:
+        """A stream dropped while still reading (a loop left without close) is logged as
+        interrupted when it is collected (never waiting for another write of this process)."""
+        try:
+            if self._body is not None and self._machine.reading:
+                self._machine.interrupted()
+                self._request.recorder.finish(self._body, self._machine.reply, wait=False)
+        except Exception:
+            pass
+
     def _raise_failure(self) -> None:
         if self._machine.error is not None:
             raise self._machine.error

@@ -98,14 +98,18 @@ class Recorder:
         return on and not self.tags.refresh
 
     def lookup(self, body: Mapping[str, Any]) -> Entry | None:
-        """The newest complete answer to this very request, or None (only single answers are
-        kept whole, so a request for ``n > 1`` is never answered from the log)."""
+        """The newest complete answer to this very request, or None. The log keeps one answer's
+        text, thinking and images, not tool calls: a request for ``n > 1`` answers or one that
+        offers tools is never answered from it."""
         n = body.get("n")
-        if isinstance(n, int) and n > 1:
+        if (isinstance(n, int) and n > 1) or body.get("tools"):
             return None
         from ..data._exchange import cache_key
 
-        return exchange_log().lookup(cache_key(body, self.settings.base_url))
+        entry = exchange_log().lookup(cache_key(body, self.settings.base_url))
+        if entry is not None and entry.finish_reason == "tool_calls":
+            return None  # the log keeps no tool calls: such an answer cannot be replayed whole
+        return entry
 
     def cached_reply(self, body: Mapping[str, Any]) -> Reply | None:
         """A `Reply` (``cached=True``) from the log for `body`, or None; logged as a cache hit."""
@@ -117,8 +121,9 @@ class Recorder:
         self.finish(body, reply)
         return reply
 
-    def finish(self, body: Mapping[str, Any], reply: Reply) -> None:
-        """The reply ended: add its usage to the session's tally and write the exchange (once)."""
+    def finish(self, body: Mapping[str, Any], reply: Reply, *, wait: bool = True) -> None:
+        """The reply ended: add its usage to the session's tally and write the exchange (once;
+        ``wait=False``: skip it rather than wait for this process's other write)."""
         if self.done:
             return
         self.done = True
@@ -147,7 +152,7 @@ class Recorder:
             conversation=self.tags.conversation,
             from_cache=reply.cached,
         )
-        exchange_log().record(exchange, secret=self.settings.api_key)
+        exchange_log().record(exchange, secret=self.settings.api_key, wait=wait)
 
     def failed(self, body: Mapping[str, Any], exc: BaseException) -> None:
         """A non-streamed request ended without an answer: logged as failed (or interrupted)."""

@@ -214,18 +214,23 @@ class ExchangeLog:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record(self, exchange: Exchange, *, secret: str | None = None) -> int | None:
+    def record(
+        self, exchange: Exchange, *, secret: str | None = None, wait: bool = True
+    ) -> int | None:
         """Write `exchange`; its id, or None when the database could not be written.
 
         `secret` (the API key) is masked in every stored text, should a prompt or an error
-        message contain it.
+        message contain it. ``wait=False`` gives up at once when this process is writing
+        already (a garbage-collected stream may be recorded in the middle of another write).
         """
         row = _row(exchange)
         if secret and len(secret) >= 4:
             row = tuple(
                 v.replace(secret, "…" + secret[-4:]) if isinstance(v, str) else v for v in row
             )
-        with self._lock:
+        if not self._lock.acquire(blocking=wait):
+            return None
+        with _released(self._lock):
             try:
                 connection = self._connect()
                 with _transaction(connection):
@@ -334,6 +339,19 @@ class ExchangeLog:
 
     def __repr__(self) -> str:
         return f"ExchangeLog({str(self.path)!r})"
+
+
+class _released:
+    """Releases a lock acquired beforehand when the block ends."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
 
 
 class _transaction:
