@@ -152,8 +152,8 @@ def memory(args: argparse.Namespace) -> tuple[float, float, int]:
         port = probe.getsockname()[1]
     gateway = subprocess.Popen(
         [sys.executable, "-m", "ipygemini.testing", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,  # it logs every request: an unread pipe would fill and stall it
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(1.0)  # the gateway process starts listening
