@@ -40,6 +40,7 @@ NAMES = [
     "05-dataframes-and-plots",
     "06-chat-panel",
     "07-embeddings-and-the-client",
+    "08-answers-as-data",
     "09-errors-context-and-tools",
     "10-log-cache-and-usage",
 ]

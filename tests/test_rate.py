@@ -107,3 +107,21 @@ def test_aimd_keeps_close_to_the_limit_with_few_refusals(limit: int, latency: fl
     wall, sent, refused_late = simulate(1000, limit, latency)
     assert wall <= 1.1 * 1000 / limit
     assert refused_late / sent <= 0.02
+
+
+def test_growth_slows_near_the_rate_of_the_last_refusal() -> None:
+    clock = Clock()
+    gov = RateGovernor(clock=clock, start_rate=20)
+    gov.claim()
+    clock.now += 1.5
+    gov.succeeded()
+    gov.throttled(clock.now - 0.1)  # first 429: the ceiling is what was answered
+    ceiling = gov.ceiling
+    assert ceiling is not None and gov.rate < ceiling
+    gov.rate = 0.5 * ceiling
+    low = gov.rate
+    gov.succeeded()
+    far_step = gov.rate - low
+    gov.rate = ceiling
+    gov.succeeded()
+    assert gov.rate - ceiling == pytest.approx(far_step * 0.1)

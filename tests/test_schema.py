@@ -166,3 +166,15 @@ def test_a_typing_typeddict_on_old_pythons_says_what_to_use() -> None:
 def test_fallback_instruction_carries_the_schema() -> None:
     text = output_schema(Movie).instruction()
     assert "JSON Schema" in text and '"year"' in text
+
+
+def test_a_property_named_like_a_dropped_keyword_is_kept() -> None:
+    shape = output_schema(
+        {
+            "type": "object",
+            "properties": {"title": {"type": "string"}, "default": {"type": "integer"}},
+            "required": ["title", "default"],
+        }
+    )
+    assert list(shape.json_schema["properties"]) == ["title", "default"]
+    assert shape.json_schema["required"] == ["title", "default"]

@@ -100,6 +100,8 @@ class APIStatusError(GeminiError):
         self.status_code = status_code
         self.code = code
         self.body = body
+        self.retry_after: float | None = None
+        """Seconds the gateway asked to wait (``retry-after-ms`` / ``Retry-After``), if it did."""
         super().__init__(message, hint=hint)
 
 

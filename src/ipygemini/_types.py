@@ -152,6 +152,8 @@ class Reply:
     error: GeminiError | None = None
     raw: Any = None
     notes: list[str] = field(default_factory=list)
+    parsed: Any = None
+    """The answer as an instance of the requested schema (``schema=``), else None."""
     cached: bool = False
     """True when the answer was replayed from the exchange log (the cache), not asked for."""
     tool_calls: list[ToolCall] = field(default_factory=list)

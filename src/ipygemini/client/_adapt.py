@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._structured import json_object_fallback, refuses_json_schema
 from ._thinking import LEVELS, find_level, nearest_level
 
 __all__ = ["GatewayMemory", "accepted_levels", "auto_thinking_style"]
@@ -61,6 +62,8 @@ class GatewayMemory:
         """"litellm" once the gateway announced itself as LiteLLM; None while unknown."""
         self.levels: dict[str, tuple[str, ...]] = {}
         """The thinking levels each model accepts, learned from the gateway's 400s."""
+        self.json_schema_refused = False
+        """The gateway refused ``response_format`` ``json_schema``: ask ``json_object`` instead."""
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from a response's headers (LiteLLM sends ``x-litellm-*`` headers)."""
@@ -74,6 +77,8 @@ class GatewayMemory:
     def prepare(self, body: dict[str, Any]) -> None:
         """Apply what was learned to a new body: a level its model refused becomes the
         nearest level it accepts, so the gateway is not asked twice."""
+        if self.json_schema_refused:
+            json_object_fallback(body)
         accepted = self.levels.get(str(body.get("model")))
         place = find_level(body) if accepted else None
         if accepted and place is not None:
@@ -92,6 +97,9 @@ class GatewayMemory:
         """
         if status != 400:
             return False
+        if refuses_json_schema(status, message) and json_object_fallback(body):
+            self.json_schema_refused = True
+            return True
         match = _UNKNOWN_FIELD.search(message)
         if match and match.group(1) in body and match.group(1) not in _PROTECTED:
             del body[match.group(1)]

@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply, ToolCall
+
+if TYPE_CHECKING:
+    from ..data._batch import Batch
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._record import reply_from_entry
+from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
+from ._structured import AnswerValidationError, corrected_body, settle
 
 __all__ = ["AsyncClient", "AsyncStream"]
 
@@ -87,7 +91,19 @@ class AsyncClient(ClientBase):
                 return await stream.until_done()
         body, recorder = await request.abody(), request.recorder
         if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
-            return hit
+            return hit if request.schema is None else settle(request.schema, hit)
+        reply = await self._complete(body, recorder)
+        if request.schema is None:
+            return reply
+        try:
+            return settle(request.schema, reply)
+        except AnswerValidationError as exc:  # ask once more, saying what was wrong
+            body = corrected_body(body, reply, exc)
+            again = await self._complete(body, recorder)
+            return settle(request.schema, again, earlier=exc)
+
+    async def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
+        """One non-streamed answer to `body`, logged by `recorder`."""
         try:
             obj = await self._json("POST", "chat/completions", body)
             reply = self._core.reply_from_completion(obj, body)
@@ -110,6 +126,37 @@ class AsyncClient(ClientBase):
     ) -> AsyncStream:
         """Ask and stream: ``async with client.stream("hi") as s: async for event in s: ...``."""
         return AsyncStream(self, self._core.chat_request(prompt, stream=True, **options))
+
+    async def map(
+        self,
+        rows: Any,
+        template: str | None = None,
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_rpm: float | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Batch:
+        """`Client.map` awaited on the running loop (cancelling the task keeps nothing: use
+        `Client.map` for a batch that Ctrl-C should stop and keep)."""
+        from ..data._map import BatchPlan, ProgressBar, amap, batch_client
+
+        plan = BatchPlan(rows, template, schema)
+        bar = ProgressBar(len(plan.prompts), options.get("model") or self.model, progress)
+        client = batch_client(self.settings)
+        try:
+            return await amap(
+                client,
+                plan,
+                concurrency=concurrency,
+                max_rpm=max_rpm,
+                on_progress=bar.update,
+                **options,
+            )
+        finally:
+            bar.close()
+            await client.aclose()
 
     async def models(self) -> list[Model]:
         """The models the gateway offers (ids without a leading ``models/``)."""
@@ -181,6 +228,7 @@ class AsyncStream(StreamBase):
                 continue
             await self._read()
         self._raise_failure()
+        self._parse_answer()
 
     async def _run_tools(self, calls: list[ToolCall]) -> None:
         """Run a round's calls (async functions awaited, sync ones in a thread), then ask again."""

@@ -18,6 +18,7 @@ from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
 from ._record import fill_from_entry
 from ._stream import StreamMachine, StreamState
+from ._structured import settle
 
 __all__ = ["RECEIVING", "ClientBase", "StreamBase", "clock"]
 
@@ -105,6 +106,13 @@ class StreamBase:
         events = self._machine.events[start:]
         self._seen = len(self._machine.events)
         return events
+
+    def _parse_answer(self) -> None:
+        """With ``schema=``: the finished answer as `Reply.parsed` (raises when it does not
+        follow the schema; a stream shown live is not asked again)."""
+        schema = self._request.schema
+        if schema is not None and self.reply.parsed is None:
+            settle(schema, self.reply)
 
     def _replayed(self, body: dict[str, Any]) -> bool:
         """Before sending `body`: answer it from the log when the cache is on and has it (the

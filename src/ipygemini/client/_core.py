@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urljoin
 
 import httpx
@@ -30,7 +30,11 @@ from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
 from ._stream import StreamMachine
+from ._structured import schema_for
 from ._toolloop import Functions, ToolLoop, tool_loop
+
+if TYPE_CHECKING:
+    from ..data._schema import OutputSchema
 
 __all__ = ["ChatOptions", "ChatRequest", "ClientOptions", "Core", "build_messages", "os_reason"]
 
@@ -71,6 +75,9 @@ class ChatOptions(TypedDict, total=False):
     thinking: Thinking
     attachments: Sequence[Any]
     extra_body: Mapping[str, Any] | None
+    schema: Any
+    """A pydantic model, dataclass, TypedDict, ``list[...]`` of them or a JSON-Schema dict:
+    the answer is checked against it and kept as `Reply.parsed`."""
     source: str
     conversation: str | None
     cache: bool | None
@@ -136,12 +143,17 @@ class Core:
         attachments: Sequence[Any] = (),
         tools: Functions | None = None,
         max_tool_rounds: int | None = None,
+        schema: Any = None,
         **options: Any,
     ) -> ChatRequest:
         """A validated chat request; its body is built now, or (with attachments, which read
         files and render figures) when `ChatRequest.body` is called. The log's tags (source,
         conversation, cache, refresh: see `_record.LogTags`) go to the request's recorder."""
         recorder = Recorder(self.settings, LogTags.take(options))
+        shape = None
+        if schema is not None:
+            shape = schema_for(schema, json=json, response_format=response_format)
+            response_format = shape.response_format()
         if json and response_format is None:
             response_format = {"type": "json_object"}
         arguments = {
@@ -153,7 +165,9 @@ class Core:
             **options,
         }
         loop = tool_loop(tools, max_tool_rounds, secret=self.settings.api_key)
-        return ChatRequest(prompt, system, attachments, arguments, recorder, loop)
+        request = ChatRequest(prompt, system, attachments, arguments, recorder, loop)
+        request.schema = shape
+        return request
 
     def chat_body(
         self, prompt: str | Sequence[Mapping[str, Any]], *, stream: bool, **options: Any
@@ -258,6 +272,8 @@ class ChatRequest:
             arguments,
         )
         self._body: dict[str, Any] | None = None
+        self.schema: OutputSchema | None = None
+        """The answer's schema (``schema=``): the loops parse the finished answer with it."""
         if attachments:
             placeholder = [{"role": "user", "content": ""}]
             build_chat_body(placeholder, **arguments)  # validate now; attachments are read later

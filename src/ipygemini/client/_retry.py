@@ -14,9 +14,12 @@ from .._errors import APIStatusError, GeminiError, OptionError, RedirectError
 if TYPE_CHECKING:
     from ._core import Core
 
-__all__ = ["RETRY_STATUSES", "Attempts", "retry_delay", "should_retry"]
+__all__ = ["RETRY_STATUSES", "Attempts", "retry_after", "retry_delay", "should_retry"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524, 529})
+MAX_REVISIONS = 3
+"""Bodies revised after a 400 (an unknown field dropped, ...) are resent at once, at most this
+many times per request, whether or not retries are allowed."""
 RETRY_TRANSPORT = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -39,6 +42,16 @@ def retry_delay(
     ``retry-after-ms`` and ``Retry-After`` (seconds) win when present (capped at 60 s);
     otherwise exponential backoff ``backoff * 2**attempt`` with ±25 % jitter.
     """
+    asked = retry_after(headers)
+    if asked is not None:
+        return asked
+    base: float = backoff * 2.0**attempt
+    return base * jitter(0.75, 1.25)
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds the gateway asks to wait (``retry-after-ms`` wins over ``Retry-After``; capped
+    at 60 s), or None when it asks nothing readable (an HTTP date is not read)."""
     if headers:
         ms = headers.get("retry-after-ms")
         if ms:
@@ -51,9 +64,8 @@ def retry_delay(
             try:
                 return min(max(0.0, float(seconds)), 60.0)
             except ValueError:
-                pass  # an HTTP date: fall back to backoff
-    base: float = backoff * 2.0**attempt
-    return base * jitter(0.75, 1.25)
+                pass
+    return None
 
 
 def should_retry(error: APIStatusError) -> bool:
@@ -69,6 +81,7 @@ class Attempts:
     def __init__(self, core: Core, method: str, path: str, body: Any, *, stream: bool) -> None:
         self.core, self.method, self.path, self.body, self.stream = core, method, path, body, stream
         self.attempt = 0
+        self.revisions = 0
 
     def requests(self, http: httpx.Client | httpx.AsyncClient) -> Iterator[httpx.Request]:
         """The request of each try (built again each time: a revised body changes it)."""
@@ -76,8 +89,9 @@ class Attempts:
             raise GeminiError(
                 "This client is closed.", hint="Make a new one, or use it inside its with block."
             )
-        for attempt in range(self.core.settings.max_retries + 1):
-            self.attempt = attempt
+        self.attempt = -1
+        while self.attempt < self.core.settings.max_retries:
+            self.attempt += 1
             arguments = self.core.request_args(self.path, self.body, self.stream)
             try:
                 request = http.build_request(self.method, **arguments)
@@ -112,8 +126,11 @@ class Attempts:
             moved = self.core.moved_base_url(location)
             raise RedirectError(response.status_code, location, base_url=moved)
         error = self.core.status_error(response.status_code, raw)
-        if isinstance(self.body, dict) and self._more():
+        error.retry_after = retry_after(response.headers)
+        if isinstance(self.body, dict) and self.revisions < MAX_REVISIONS:
             if self.core.memory.revise(self.body, response.status_code, error.message):
+                self.revisions += 1  # a revised body is a new request, not a retry
+                self.attempt -= 1
                 return 0.0
         if should_retry(error) and self._more():
             return retry_delay(self.attempt, response.headers, backoff=self.core.settings.backoff)

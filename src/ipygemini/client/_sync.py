@@ -5,18 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import httpx
 
 from .._settings import Settings
 from .._types import Event, Model, Reply, ToolCall
+
+if TYPE_CHECKING:
+    from ..data._batch import Batch
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._record import reply_from_entry
+from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
+from ._structured import AnswerValidationError, corrected_body, settle
 
 __all__ = ["Client", "Stream"]
 
@@ -91,7 +95,18 @@ class Client(ClientBase):
                 return stream.until_done()
         body, recorder = request.body(), request.recorder
         if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
-            return hit
+            return hit if request.schema is None else settle(request.schema, hit)
+        reply = self._complete(body, recorder)
+        if request.schema is None:
+            return reply
+        try:
+            return settle(request.schema, reply)
+        except AnswerValidationError as exc:  # ask once more, saying what was wrong
+            body = corrected_body(body, reply, exc)
+            return settle(request.schema, self._complete(body, recorder), earlier=exc)
+
+    def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
+        """One non-streamed answer to `body`, logged by `recorder`."""
         try:
             reply = self._core.reply_from_completion(
                 self._json("POST", "chat/completions", body), body
@@ -123,6 +138,37 @@ class Client(ClientBase):
         They are validated here, before anything is sent.
         """
         return Stream(self, self._core.chat_request(prompt, stream=True, **options))
+
+    def map(
+        self,
+        rows: Any,
+        template: str | None = None,
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_rpm: float | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Batch:
+        """Ask `template` filled from each row (``{column}``, ``{index}``) of a DataFrame, a list
+        of dicts or of strings; a `Batch` of replies in input order (`Batch.to_frame()`).
+
+        Requests run concurrently (`concurrency`) on a private event loop, paced by what the
+        gateway accepts (429s slow the batch, ``Retry-After`` pauses it, `max_rpm` caps it);
+        a row fails only after its retries. Ctrl-C stops within a second and raises
+        `BatchInterrupted` whose ``batch`` keeps every finished row.
+        """
+        from ..data._map import BatchPlan, map_in_thread
+
+        plan = BatchPlan(rows, template, schema)
+        return map_in_thread(
+            self.settings,
+            plan,
+            progress=progress,
+            concurrency=concurrency,
+            max_rpm=max_rpm,
+            **options,
+        )
 
     def models(self) -> list[Model]:
         """The models the gateway offers (ids without a leading ``models/``)."""
@@ -201,6 +247,7 @@ class Stream(StreamBase):
                 continue
             self._read()
         self._raise_failure()
+        self._parse_answer()
 
     def _run_tools(self, calls: list[ToolCall]) -> None:
         """Run a round's calls here (async functions on a private loop), then ask again."""

@@ -45,6 +45,8 @@ class BatchProgress:
     failed: int = 0
     tokens: int = 0
     throttled: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Batch(Sequence[Reply | None]):
     """The input's index (a DataFrame's), used by `to_frame`."""
     fields: list[str] | None = None
     """Schema field names: `to_frame` gives one column per field instead of ``answer``."""
+    parsed_answers: bool = False
+    """The ``answer`` column holds `Reply.parsed` (a schema whose answer is not an object)."""
 
     def __len__(self) -> int:
         return len(self.outcomes)
@@ -88,6 +92,8 @@ class Batch(Sequence[Reply | None]):
             if self.fields is not None:
                 for name in self.fields:
                     row[name] = _field(o.parsed, name)
+            elif self.parsed_answers:
+                row["answer"] = o.parsed
             else:
                 row["answer"] = o.reply.text if o.reply is not None else None
             row.update(
@@ -106,7 +112,13 @@ class Batch(Sequence[Reply | None]):
         except ImportError:
             raise ImportError("Batch.to_frame() needs pandas: pip install pandas") from None
         index = self.labels if len(self.labels) == len(self.outcomes) else None
-        return pd.DataFrame(self.records(), index=index)
+        answers = self.fields if self.fields is not None else ["answer"]
+        columns = [*answers, "status", "error", "input_tokens", "output_tokens"]
+        frame = pd.DataFrame(self.records(), index=index, columns=columns)
+        for name in ("input_tokens", "output_tokens"):  # whole numbers, missing where no answer
+            if name in frame:
+                frame[name] = frame[name].astype("Int64")
+        return frame
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()))
@@ -181,6 +193,8 @@ async def run_rows(
         usage = outcome.reply.usage if outcome.reply is not None else None
         if usage is not None:
             progress.tokens += usage.prompt_tokens + usage.completion_tokens
+            progress.input_tokens += usage.prompt_tokens
+            progress.output_tokens += usage.completion_tokens
         if on_progress is not None:
             on_progress(progress)
 
@@ -227,6 +241,8 @@ async def run_rows(
                 outcome.parsed = check(i, reply)
             except GeminiError as exc:
                 outcome.status, outcome.error = "failed", str(exc)
+        elif reply.status == "complete":
+            outcome.parsed = reply.parsed
         elif reply.status != "complete":
             outcome.error = f"the answer was {reply.status}"
         report(outcome)

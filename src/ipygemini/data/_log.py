@@ -7,75 +7,20 @@ line and the entry; the next write tries again. The schema is versioned with
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._exchange import Exchange
+from ._log_rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_query, row_of
 
 __all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
-
-_COLUMNS = (
-    "started, duration, source, model, host, conversation, system, prompt, messages, "
-    "attachments, options, answer, reasoning, input_tokens, output_tokens, reasoning_tokens, "
-    "cached_tokens, finish_reason, status, error, from_cache, cache_key"
-)
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS exchanges (
-    id INTEGER PRIMARY KEY,
-    started REAL NOT NULL,
-    duration REAL NOT NULL,
-    source TEXT NOT NULL,
-    model TEXT NOT NULL,
-    host TEXT NOT NULL,
-    conversation TEXT,
-    system TEXT,
-    prompt TEXT NOT NULL,
-    messages TEXT NOT NULL,
-    attachments TEXT NOT NULL,
-    options TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    reasoning TEXT NOT NULL,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    reasoning_tokens INTEGER,
-    cached_tokens INTEGER,
-    finish_reason TEXT,
-    status TEXT NOT NULL,
-    error TEXT,
-    from_cache INTEGER NOT NULL,
-    cache_key TEXT
-);
-CREATE INDEX IF NOT EXISTS exchanges_cache ON exchanges (cache_key) WHERE status = 'complete';
-CREATE INDEX IF NOT EXISTS exchanges_started ON exchanges (started);
-CREATE TABLE IF NOT EXISTS images (
-    exchange_id INTEGER NOT NULL REFERENCES exchanges (id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    mime TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (exchange_id, position)
-);
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
-
-_FTS = """
-CREATE VIRTUAL TABLE IF NOT EXISTS exchanges_fts USING fts5(
-    prompt, answer, content='exchanges', content_rowid='id'
-);
-CREATE TRIGGER IF NOT EXISTS exchanges_fts_insert AFTER INSERT ON exchanges BEGIN
-    INSERT INTO exchanges_fts (rowid, prompt, answer) VALUES (new.id, new.prompt, new.answer);
-END;
-"""
 
 
 def default_home() -> Path:
@@ -94,36 +39,6 @@ def default_home() -> Path:
 
 def default_path() -> Path:
     return default_home() / "log.sqlite3"
-
-
-@dataclass
-class Entry:
-    """One logged exchange as read back (`images` holds (mime, bytes) pairs when asked for)."""
-
-    id: int
-    started: float
-    duration: float
-    source: str
-    model: str
-    host: str
-    conversation: str | None
-    system: str | None
-    prompt: str
-    messages: list[dict[str, Any]]
-    attachments: list[dict[str, Any]]
-    options: dict[str, Any]
-    answer: str
-    reasoning: str
-    input_tokens: int | None
-    output_tokens: int | None
-    reasoning_tokens: int | None
-    cached_tokens: int | None
-    finish_reason: str | None
-    status: str
-    error: str | None
-    from_cache: bool
-    cache_key: str | None
-    images: list[tuple[str, bytes]]
 
 
 class ExchangeLog:
@@ -169,14 +84,14 @@ class ExchangeLog:
                     f"written by a newer ipygemini (schema {version}; this one knows {SCHEMA_VERSION})"
                 )
             if version < SCHEMA_VERSION:
-                connection.executescript(_SCHEMA)
+                connection.executescript(SCHEMA)
             self._fts = False
             if self.use_fts:
                 try:
                     fresh = not connection.execute(
                         "SELECT 1 FROM sqlite_master WHERE name = 'exchanges_fts'"
                     ).fetchone()
-                    connection.executescript(_FTS)
+                    connection.executescript(FTS)
                     if fresh:  # index what was logged without it
                         connection.execute(
                             "INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild')"
@@ -223,7 +138,7 @@ class ExchangeLog:
         message contain it. ``wait=False`` gives up at once when this process is writing
         already (a garbage-collected stream may be recorded in the middle of another write).
         """
-        row = _row(exchange)
+        row = row_of(exchange)
         if secret and len(secret) >= 4:
             row = tuple(
                 v.replace(secret, "…" + secret[-4:]) if isinstance(v, str) else v for v in row
@@ -235,7 +150,7 @@ class ExchangeLog:
                 connection = self._connect()
                 with _transaction(connection):
                     cursor = connection.execute(
-                        f"INSERT INTO exchanges ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})",
+                        f"INSERT INTO exchanges ({COLUMNS}) VALUES ({', '.join('?' * len(row))})",
                         row,
                     )
                     rowid = cursor.lastrowid
@@ -264,24 +179,22 @@ class ExchangeLog:
     def entries(self, n: int = 20, search: str | None = None) -> list[Entry]:
         """The newest `n` exchanges (newest first), those matching `search` when given."""
         if not search:
-            rows = self._query(
-                f"SELECT id, {_COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n]
-            )
+            rows = self._query(f"SELECT id, {COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n])
         elif self._fts_ready():
             rows = self._query(  # FTS5 walks its matches newest first and stops at n
-                f"SELECT id, {_COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
+                f"SELECT id, {COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
                 "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
                 "ORDER BY id DESC",
-                [_fts_query(search), n],
+                [fts_query(search), n],
             )
         else:
             like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             rows = self._query(
-                f"SELECT id, {_COLUMNS} FROM exchanges WHERE prompt LIKE ? ESCAPE '\\' "
+                f"SELECT id, {COLUMNS} FROM exchanges WHERE prompt LIKE ? ESCAPE '\\' "
                 "OR answer LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
                 [like, like, n],
             )
-        return [_entry(row, []) for row in rows]
+        return [entry_of(row, []) for row in rows]
 
     def _fts_ready(self) -> bool:
         with self._lock:
@@ -293,13 +206,13 @@ class ExchangeLog:
 
     def get(self, entry_id: int) -> Entry | None:
         """One exchange with its images, or None."""
-        rows = self._query(f"SELECT id, {_COLUMNS} FROM exchanges WHERE id = ?", [entry_id])
+        rows = self._query(f"SELECT id, {COLUMNS} FROM exchanges WHERE id = ?", [entry_id])
         if not rows:
             return None
         images = self._query(
             "SELECT mime, data FROM images WHERE exchange_id = ? ORDER BY position", [entry_id]
         )
-        return _entry(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
+        return entry_of(rows[0], [(r["mime"], bytes(r["data"])) for r in images])
 
     def lookup(self, key: str) -> Entry | None:
         """The newest complete answer the gateway gave to the request with cache key `key` (a
@@ -365,46 +278,3 @@ class _transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _row(e: Exchange) -> tuple[Any, ...]:
-    def dump(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, default=str)
-
-    return (
-        e.started,
-        e.duration,
-        e.source,
-        e.model,
-        e.host,
-        e.conversation,
-        e.system,
-        e.prompt,
-        dump(e.messages),
-        dump(e.attachments),
-        dump(e.options),
-        e.answer,
-        e.reasoning,
-        e.input_tokens,
-        e.output_tokens,
-        e.reasoning_tokens,
-        e.cached_tokens,
-        e.finish_reason,
-        e.status,
-        e.error,
-        int(e.from_cache),
-        e.cache_key,
-    )
-
-
-def _entry(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
-    values = dict(row)
-    for name in ("messages", "attachments", "options"):
-        values[name] = json.loads(values[name])
-    values["from_cache"] = bool(values["from_cache"])
-    return Entry(**values, images=images)
-
-
-def _fts_query(text: str) -> str:
-    """Each word as a quoted FTS5 term (so user text is never FTS syntax)."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())

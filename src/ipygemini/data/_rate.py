@@ -19,6 +19,11 @@ CUT_INTERVAL = 1.0
 """At most one slow-down per second: gateways count in windows (per second or minute), and
 once a window is full every request in it is refused whatever the rate."""
 
+NEAR_CEILING = 0.95
+CEILING_SLOWDOWN = 0.1
+"""Above `NEAR_CEILING` times the rate of the last 429 the rate grows `CEILING_SLOWDOWN` as
+fast: a gateway's limit rarely moves, and each 429 costs a ``Retry-After`` pause for all."""
+
 
 class RateGovernor:
     """Spacing between request starts, shared by every worker of one batch."""
@@ -30,7 +35,7 @@ class RateGovernor:
         start_rate: float = 10.0,
         min_rate: float = 0.2,
         increase: float = 0.01,
-        decrease: float = 0.85,
+        decrease: float = 0.9,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`start_rate` requests/s to begin with; after the first 429 each success adds
@@ -50,6 +55,8 @@ class RateGovernor:
         self.throttles = 0
         self._last_cut = float("-inf")
         self.slow_start = True
+        self.ceiling: float | None = None
+        """The rate at which the last 429 came (None before the first)."""
         self._answers: deque[float] = deque()
 
     def claim(self) -> float:
@@ -69,9 +76,10 @@ class RateGovernor:
             self._answers.popleft()
         # Probing speeds up the longer no 429 came: cautious near the limit just found, quick
         # to recover after a deep cut.
-        self.rate += (
-            1.0 if self.slow_start else self.increase * min(1.0 + now - self._last_cut, 3.0)
-        )
+        step = 1.0 if self.slow_start else self.increase * min(1.0 + now - self._last_cut, 3.0)
+        if self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
+            step *= CEILING_SLOWDOWN  # close to where the last 429 came: probe gently
+        self.rate += step
         if self.cap is not None:
             self.rate = min(self.rate, self.cap)
 
@@ -89,6 +97,7 @@ class RateGovernor:
             rate = self.rate
             if self.slow_start:  # the first 429 after doubling: the rate overshot; start from
                 rate = min(rate, float(len(self._answers)) or rate)  # what was accepted
+            self.ceiling = rate
             self.rate = max(self.min_rate, rate * self.decrease)
             self._last_cut = now
             self.slow_start = False

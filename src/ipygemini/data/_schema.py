@@ -44,7 +44,7 @@ _WRAP_KEY = "items"
 class AnswerValidationError(GeminiError, ValueError):
     """The answer does not match the schema; `reply.text` keeps what the model said."""
 
-    hint = "The raw answer is in reply.text; simplify the schema or ask more precisely."
+    hint = "The raw answer is in error.reply.text; simplify the schema or ask more precisely."
 
     def __init__(self, message: str, *, field: str | None = None, reply: Any = None) -> None:
         self.field = field
@@ -175,7 +175,9 @@ def _for_gemini(node: Any) -> Any:
         return [_for_gemini(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED}
+    out = {k: _for_gemini(v) for k, v in node.items() if k not in _DROPPED and k != "properties"}
+    if isinstance(node.get("properties"), dict):  # property names are data, never dropped
+        out["properties"] = {k: _for_gemini(v) for k, v in node["properties"].items()}
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if out.get("format") not in _FORMATS:

@@ -67,6 +67,10 @@ class CellMagic:
             return None
         options = request_options(args, self.session.config.thinking_style)
         ns: dict[str, Any] = self.ip.user_ns
+        if args.each is not None or args.schema is not None:
+            from ._each import data_cell
+
+            return data_cell(self, args, cell or "", options)
         prompt = interpolate(cell or "", ns).strip()
         if not prompt:
             raise UsageError("%%gemini: the cell is empty; write the prompt below %%gemini")

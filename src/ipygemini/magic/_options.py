@@ -212,6 +212,14 @@ def build_parser() -> Parser:
         action="store_true",
         help="send a summary of the notebook's variables (secret-looking names withheld)",
     )
+    p.add_argument(
+        "--schema", type=_identifier, metavar="NAME", help="answer as data: a model/TypedDict/dict"
+    )
+    p.add_argument(
+        "--each", type=_identifier, metavar="DF", help="ask once per row of DF ({column}, {index})"
+    )
+    p.add_argument("--max-rpm", type=float, dest="max_rpm", help="--each: requests per minute cap")
+    p.add_argument("--concurrency", type=int, help="--each: requests at once (default 16)")
     p.add_argument("--aspect-ratio", dest="aspect_ratio", help="image models: e.g. 16:9")
     p.add_argument("--image-size", dest="image_size", help="image models: 1K, 2K or 4K")
     return p

@@ -1,0 +1,125 @@
+"""Batches over a Dask DataFrame: each partition is answered on the cluster, and every
+partition's runner asks one shared `RateGovernor` (a Dask actor) when it may send, so
+``max_rpm`` and the rate learned from 429s hold for the whole cluster, not per worker.
+
+dask and distributed are optional; they are imported only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._errors import OptionError
+from ._rate import RateGovernor
+
+if TYPE_CHECKING:
+    from .._settings import Settings
+
+__all__ = ["ActorGovernor", "map_dask"]
+
+
+class ActorGovernor:
+    """`RateGovernor`'s interface over a Dask actor (each call a round trip to it)."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def claim(self) -> float:
+        return float(self.actor.claim().result())
+
+    def succeeded(self) -> None:
+        self.actor.succeeded().result()
+
+    def throttled(self, sent_at: float, retry_after: float | None = None) -> None:
+        self.actor.throttled(sent_at, retry_after).result()
+
+
+def map_dask(
+    settings: Settings,
+    frame: Any,
+    template: str,
+    *,
+    schema: Any = None,
+    max_rpm: float | None = None,
+    concurrency: int = 16,
+    **options: Any,
+) -> Any:
+    """A lazy Dask DataFrame of answers for every row of `frame` (the columns of
+    `Batch.to_frame`, `frame`'s index), paced by one governor actor on the current
+    ``distributed`` client."""
+    try:
+        import pandas as pd
+        from distributed import get_client
+    except ImportError:
+        raise OptionError(
+            "Dask DataFrames need dask and distributed: pip install 'dask[dataframe,distributed]'."
+        ) from None
+    try:
+        cluster = get_client()
+    except ValueError:
+        raise OptionError(
+            "no Dask client is running: start one (distributed.Client()) before using a "
+            "Dask DataFrame."
+        ) from None
+    from ._map import BatchPlan
+    from ._rows import Rows, check_template
+
+    columns = [str(c) for c in frame.columns]
+    check_template(template, Rows([], [], columns))
+    probe = BatchPlan([], template, schema)  # checks the schema before anything is sent
+    answers = probe.fields if probe.fields is not None else ["answer"]
+    meta = pd.DataFrame(
+        {
+            **{name: pd.Series([], dtype=object) for name in answers},
+            "status": pd.Series([], dtype=object),
+            "error": pd.Series([], dtype=object),
+            "input_tokens": pd.Series([], dtype="Int64"),
+            "output_tokens": pd.Series([], dtype="Int64"),
+        },
+        index=frame._meta.index[:0],
+    )
+    governor = cluster.submit(RateGovernor, max_rpm=max_rpm, clock=time.time, actor=True)
+    return frame.map_partitions(
+        answer_partition,
+        template,
+        settings,
+        governor,
+        schema,
+        concurrency,
+        options,
+        meta=meta,
+        align_dataframes=False,
+    )
+
+
+def answer_partition(
+    part: Any,
+    template: str,
+    settings: Settings,
+    governor: Any,
+    schema: Any,
+    concurrency: int,
+    options: dict[str, Any],
+) -> Any:
+    """One partition's answers (runs on a worker, on a private event loop)."""
+    from ._map import BatchPlan, amap, batch_client
+
+    plan = BatchPlan(part, template, schema)
+
+    async def main() -> Any:
+        client = batch_client(settings)
+        try:
+            return await amap(
+                client,
+                plan,
+                governor=ActorGovernor(governor),
+                clock=time.time,
+                concurrency=concurrency,
+                **options,
+            )
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main()).to_frame()
