@@ -163,7 +163,7 @@ def memory(args: argparse.Namespace) -> tuple[float, float, int]:
                 sys.executable,
                 "-c",
                 MEMORY_PROBE,
-                "http://127.0.0.1:18766/v1",
+                f"http://127.0.0.1:{port}/v1",
                 str(args.memory_rows),
             ],
             capture_output=True,

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -74,36 +75,51 @@ class ExchangeLog:
             self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
         )
         try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
-                    f"written by a newer ipygemini (schema {version}; this one knows {SCHEMA_VERSION})"
-                )
-            if version < SCHEMA_VERSION:
-                connection.executescript(SCHEMA)
-            self._fts = False
-            if self.use_fts:
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
                 try:
-                    fresh = not connection.execute(
-                        "SELECT 1 FROM sqlite_master WHERE name = 'exchanges_fts'"
-                    ).fetchone()
-                    connection.executescript(FTS)
-                    if fresh:  # index what was logged without it
-                        connection.execute(
-                            "INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild')"
-                        )
-                    self._fts = True
-                except sqlite3.OperationalError:  # this SQLite was built without FTS5
-                    pass
+                    self._set_up(connection)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Another process setting the file up at the same moment (switching it to
+                    # WAL, creating the tables) can refuse us at once, without SQLite's own busy
+                    # wait: wait for it here, as long as a write would.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
         except BaseException:
             connection.close()
             raise
         self._connection = connection
         return connection
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """WAL mode, the schema (created or checked), full-text search where SQLite has it."""
+        connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"written by a newer ipygemini (schema {version}; this one knows {SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            connection.executescript(SCHEMA)
+        self._fts = False
+        if self.use_fts:
+            fresh = not connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'exchanges_fts'"
+            ).fetchone()
+            try:
+                connection.executescript(FTS)
+            except sqlite3.OperationalError as exc:
+                if "fts5" not in str(exc):  # this SQLite was built without FTS5: LIKE search
+                    raise
+                return
+            if fresh:  # index what was logged without it
+                connection.execute("INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild')")
+            self._fts = True
 
     def close(self) -> None:
         with self._lock:
