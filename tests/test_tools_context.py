@@ -107,3 +107,20 @@ def test_a_cell_file_in_the_traceback_is_shown_as_cell() -> None:
     except ZeroDivisionError as exc:
         text = plain_traceback(exc)
     assert 'File "<cell>", line 2' in text and "ipykernel_4242" not in text
+
+
+def test_frames_above_the_first_cell_are_left_out() -> None:
+    namespace: dict[str, object] = {}
+    exec(
+        compile("def g():\n    raise KeyError('x')\n", "/tmp/ipykernel_7/99.py", "exec"), namespace
+    )
+
+    def runner() -> None:  # stands for IPython's run_code, which calls the cell
+        namespace["g"]()  # type: ignore[operator]
+
+    try:
+        runner()
+    except KeyError as exc:
+        text = plain_traceback(exc)
+    assert "runner" not in text and "test_tools_context" not in text
+    assert text.startswith("Traceback (most recent call last):\n") and '"<cell>", line 2' in text

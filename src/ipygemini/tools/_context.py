@@ -95,9 +95,14 @@ class CellLog:
 def plain_traceback(error: BaseException) -> str:
     """The traceback as text without ANSI colours (IPython keeps cell sources in linecache).
 
-    A notebook cell's frame names a temporary file (``/tmp/ipykernel_123/456.py``): it is
-    shown as ``<cell>``, which says more to the model and leaks no local path."""
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    It starts at the first notebook cell's frame (IPython's own frames above it say nothing
+    about the error), and a cell's temporary file (``/tmp/ipykernel_123/456.py``) is shown as
+    ``<cell>``, which says more to the model and leaks no local path."""
+    tb = error.__traceback__
+    first = tb
+    while first is not None and not _CELL_FILE.search(f'"{first.tb_frame.f_code.co_filename}"'):
+        first = first.tb_next
+    text = "".join(traceback.format_exception(type(error), error, first or tb))
     return _CELL_FILE.sub('"<cell>"', _ANSI.sub("", text))
 
 
