@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class Usage:
     """Token counts as the gateway reported them (gateways may estimate them).
 
@@ -131,7 +131,7 @@ class Choice:
         )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Reply:
     """A model's answer. While streaming it grows; afterwards it holds everything that arrived.
 

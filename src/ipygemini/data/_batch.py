@@ -25,7 +25,7 @@ __all__ = ["Batch", "BatchProgress", "RowOutcome", "run_rows"]
 NOT_RUN = "not run"
 
 
-@dataclass
+@dataclass(slots=True)
 class RowOutcome:
     """How one row ended: its reply (when an answer came), status and error line."""
 
@@ -85,7 +85,9 @@ class Batch(Sequence[Reply | None]):
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per row: the answer (or the schema's fields), status, error, tokens."""
-        rows = []
+        return list(self._rows())
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
         for o in self.outcomes:
             usage = o.reply.usage if o.reply is not None else None
             row: dict[str, Any] = {}
@@ -102,8 +104,7 @@ class Batch(Sequence[Reply | None]):
                 input_tokens=usage.prompt_tokens if usage else None,
                 output_tokens=usage.completion_tokens if usage else None,
             )
-            rows.append(row)
-        return rows
+            yield row
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with the input's index (pandas needed: pip install pandas)."""
@@ -114,7 +115,11 @@ class Batch(Sequence[Reply | None]):
         index = self.labels if len(self.labels) == len(self.outcomes) else None
         answers = self.fields if self.fields is not None else ["answer"]
         columns = [*answers, "status", "error", "input_tokens", "output_tokens"]
-        frame = pd.DataFrame(self.records(), index=index, columns=columns)
+        data: dict[str, list[Any]] = {name: [] for name in columns}
+        for record in self._rows():  # column lists: no dict per row held at once
+            for name in columns:
+                data[name].append(record.get(name))
+        frame = pd.DataFrame(data, index=index, columns=columns)
         for name in ("input_tokens", "output_tokens"):  # whole numbers, missing where no answer
             if name in frame:
                 frame[name] = frame[name].astype("Int64")
