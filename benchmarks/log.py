@@ -25,9 +25,9 @@ os.environ["IPYGEMINI_HOME"] = str(HOME)
 
 from ipygemini._settings import Settings  # noqa: E402
 from ipygemini._types import Choice, Reply, Usage  # noqa: E402
-from ipygemini.client._record import LogTags, Recorder, exchange_log  # noqa: E402
-from ipygemini.data._exchange import exchange_from  # noqa: E402
-from ipygemini.data._log import _COLUMNS, _row  # noqa: E402
+from ipygemini.log._exchange import exchange_from  # noqa: E402
+from ipygemini.log._recording import LogTags, Recorder, exchange_log  # noqa: E402
+from ipygemini.log._store import _COLUMNS, _row  # noqa: E402
 from ipygemini.testing import FakeGateway  # noqa: E402
 
 KEY = "sk-bench-log-key-0000"

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from ipygemini import AsyncClient, Client, OptionError
-from ipygemini.data._map import BatchInterrupted
+from ipygemini.batch._map import BatchInterrupted
 from ipygemini.testing import FakeGateway
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from ipygemini._errors import BadRequestError, RateLimitError, ServerError
 from ipygemini._types import Choice, Reply, Usage
-from ipygemini.data._batch import Batch, run_rows
-from ipygemini.data._rate import RateGovernor
+from ipygemini.batch._rate import RateGovernor
+from ipygemini.batch._runner import Batch, run_rows
 
 
 def answer(text: str) -> Reply:
@@ -99,7 +99,7 @@ def test_skip_answers_without_sending() -> None:
 
 
 def test_check_failures_fail_the_row_and_keep_the_reply() -> None:
-    from ipygemini.data._schema import AnswerValidationError
+    from ipygemini.client._schema import AnswerValidationError
 
     async def ask(i: int, prompt: str) -> Reply:
         return answer(prompt)

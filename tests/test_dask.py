@@ -16,7 +16,7 @@ SCHEMA = {"type": "object", "properties": {"word": {"type": "string"}}, "require
 
 
 def test_dask_frame_is_answered_lazily_under_one_shared_rate() -> None:
-    from ipygemini.data._dask import map_dask
+    from ipygemini.batch._dask import map_dask
 
     frame = pd.DataFrame({"text": [f"row {i}" for i in range(48)]}, index=range(100, 148))
     with (

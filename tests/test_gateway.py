@@ -1862,7 +1862,7 @@ def test_rate_limit_refuses_over_the_limit_with_retry_after() -> None:
 
 
 def test_rate_window_counts_every_request_in_fixed_windows() -> None:
-    from ipygemini.testing._limits import RateWindow
+    from ipygemini.gateway._limits import RateWindow
 
     window = RateWindow()
     assert [window.admit(2, 1.0, t) for t in (10.0, 10.2)] == [None, None]

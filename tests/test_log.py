@@ -12,7 +12,7 @@ import pytest
 
 from ipygemini._png import solid_png
 from ipygemini._types import Choice, GeneratedImage, Reply, Usage
-from ipygemini.data import Exchange, ExchangeLog, cache_key, exchange_from
+from ipygemini.log import Exchange, ExchangeLog, cache_key, exchange_from
 
 KEY = "sk-ipygemini-LOG-KEY-5d1e9a77-never-stored"
 PNG = solid_png(4, 3, (200, 10, 10))
@@ -231,7 +231,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         f"""
         import sys
         from ipygemini._types import Choice, Reply
-        from ipygemini.data import ExchangeLog, exchange_from
+        from ipygemini.log import ExchangeLog, exchange_from
         log = ExchangeLog({str(path)!r})
         who = sys.argv[1]
         missing = 0

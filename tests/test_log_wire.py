@@ -12,9 +12,9 @@ import pytest
 
 from ipygemini import AsyncClient, Client, Settings
 from ipygemini._errors import AuthenticationError, StreamError
-from ipygemini.client._record import exchange_log
-from ipygemini.data import ExchangeLog
-from ipygemini.data._usage import SESSION
+from ipygemini.log import ExchangeLog
+from ipygemini.log._recording import exchange_log
+from ipygemini.log._usage import SESSION
 from ipygemini.testing import FakeGateway
 
 KEY = "sk-ipygemini-LOGWIRE-3b9e1c55-never-stored"

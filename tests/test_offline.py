@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import ipygemini
-from ipygemini import _offline
+from ipygemini.gateway import _offline
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipygemini.data._prices import PRICES, Price, cost, price_for
+from ipygemini.log._prices import PRICES, Price, cost, price_for
 
 
 @pytest.mark.parametrize(

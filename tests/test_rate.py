@@ -7,7 +7,7 @@ import heapq
 
 import pytest
 
-from ipygemini.data._rate import RateGovernor
+from ipygemini.batch._rate import RateGovernor
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ipygemini import OptionError
-from ipygemini.data._rows import check_template, fill, rows_of, template_fields
+from ipygemini.batch._rows import check_template, fill, rows_of, template_fields
 
 
 def test_dataframes_keep_their_index_and_columns() -> None:

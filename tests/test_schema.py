@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from ipygemini import OptionError
-from ipygemini.data._schema import AnswerValidationError, output_schema
+from ipygemini.client._schema import AnswerValidationError, output_schema
 
 
 class Address(BaseModel):

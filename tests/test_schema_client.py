@@ -13,7 +13,7 @@ from typing_extensions import TypedDict
 
 from ipygemini import AsyncClient, Client
 from ipygemini._errors import APIStatusError, OptionError
-from ipygemini.data._schema import AnswerValidationError
+from ipygemini.client._schema import AnswerValidationError
 from ipygemini.testing import FakeGateway
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from ipygemini.data._prices import billed_output
-from ipygemini.data._usage import UsageTally, midnight, usage_rows
+from ipygemini.log._prices import billed_output
+from ipygemini.log._usage import UsageTally, midnight, usage_rows
 
 
 def test_tally_adds_by_model() -> None:

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
 
-    from . import _offline
     from .client import Client
+    from .gateway import _offline
     from .render import footer_bundle
 
     def footer(reply: object, model: str) -> None:

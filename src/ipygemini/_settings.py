@@ -159,7 +159,7 @@ class Settings:
         values.update({k: v for k, v in config.items() if k in known and v is not None})
         values.update({k: v for k, v in arguments.items() if v is not None})
         if offline_fallback and not values.get("api_key") and not values.get("base_url"):
-            from . import _offline
+            from .gateway import _offline
 
             gateway = _offline.gateway()
             _offline.notice_once()

@@ -14,12 +14,12 @@ from .._settings import Settings
 from .._types import Event, Model, Reply, ToolCall
 
 if TYPE_CHECKING:
-    from ..data._batch import Batch
+    from ..batch._runner import Batch
+from ..log._recording import Recorder, reply_from_entry
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
 from ._structured import AnswerValidationError, corrected_body, settle
 
@@ -140,7 +140,7 @@ class AsyncClient(ClientBase):
     ) -> Batch:
         """`Client.map` awaited on the running loop (cancelling the task keeps nothing: use
         `Client.map` for a batch that Ctrl-C should stop and keep)."""
-        from ..data._map import BatchPlan, ProgressBar, amap, batch_client
+        from ..batch._map import BatchPlan, ProgressBar, amap, batch_client
 
         plan = BatchPlan(rows, template, schema)
         bar = ProgressBar(len(plan.prompts), options.get("model") or self.model, progress)

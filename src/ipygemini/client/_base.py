@@ -14,9 +14,9 @@ import httpx
 from .._errors import GeminiError
 from .._settings import Settings
 from .._types import Event, Reply, ToolCall
+from ..log._recording import fill_from_entry
 from ._body import bounded_reads
 from ._core import ChatRequest, Core, client_settings
-from ._record import fill_from_entry
 from ._stream import StreamMachine, StreamState
 from ._structured import settle
 

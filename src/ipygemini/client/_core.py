@@ -23,9 +23,9 @@ from .._errors import (
 from .._settings import Settings
 from .._types import Reply
 from .._version import __version__
+from ..log._recording import LogTags, Recorder
 from ._adapt import GatewayMemory
 from ._parse import completion_error, reported_error
-from ._record import LogTags, Recorder
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
 from ._retry import Attempts
@@ -34,7 +34,7 @@ from ._structured import schema_for
 from ._toolloop import Functions, ToolLoop, tool_loop
 
 if TYPE_CHECKING:
-    from ..data._schema import OutputSchema
+    from ._schema import OutputSchema
 
 __all__ = ["ChatOptions", "ChatRequest", "ClientOptions", "Core", "build_messages", "os_reason"]
 

@@ -2,7 +2,7 @@
 gateways that refuse ``json_schema``, and the one corrective question after an invalid answer.
 
 Pure: the sync and async clients send; this module decides what is sent and what an answer
-means. pydantic is imported (by `ipygemini.data._schema`) only when a schema is used.
+means. pydantic is imported (by `ipygemini.client._schema`) only when a schema is used.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import OptionError
-from ..data._schema import AnswerValidationError
+from ._schema import AnswerValidationError
 
 if TYPE_CHECKING:
     from .._types import Reply
-    from ..data._schema import OutputSchema
+    from ._schema import OutputSchema
 
 __all__ = [
     "AnswerValidationError",
@@ -36,7 +36,7 @@ def schema_for(
     schema: Any, *, json: bool, response_format: Mapping[str, Any] | None
 ) -> OutputSchema:
     """The `OutputSchema` of a ``schema=`` option (`OptionError` when it cannot be one)."""
-    from ..data._schema import OutputSchema, output_schema
+    from ._schema import OutputSchema, output_schema
 
     if isinstance(schema, OutputSchema):
         return schema

@@ -13,12 +13,12 @@ from .._settings import Settings
 from .._types import Event, Model, Reply, ToolCall
 
 if TYPE_CHECKING:
-    from ..data._batch import Batch
+    from ..batch._runner import Batch
+from ..log._recording import Recorder, reply_from_entry
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._record import Recorder, reply_from_entry
 from ._retry import Attempts
 from ._structured import AnswerValidationError, corrected_body, settle
 
@@ -158,7 +158,7 @@ class Client(ClientBase):
         a row fails only after its retries. Ctrl-C stops within a second and raises
         `BatchInterrupted` whose ``batch`` keeps every finished row.
         """
-        from ..data._map import BatchPlan, map_in_thread
+        from ..batch._map import BatchPlan, map_in_thread
 
         plan = BatchPlan(rows, template, schema)
         return map_in_thread(

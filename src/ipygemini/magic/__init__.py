@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _offline
+from ..gateway import _offline
 from ._cell import AnswerError
 from ._magics import GeminiMagics
 from ._options import PromptError, interpolate

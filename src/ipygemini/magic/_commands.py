@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .. import _offline
+from ..gateway import _offline
 from . import _log_commands
 
 if TYPE_CHECKING:

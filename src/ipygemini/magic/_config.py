@@ -106,7 +106,7 @@ class Gemini(Configurable):
 
     @validate("prices")
     def _check_prices(self, proposal: Any) -> dict[str, Any]:
-        from ..data._prices import price_for
+        from ..log._prices import price_for
 
         value = dict(proposal["value"])
         for model in value:

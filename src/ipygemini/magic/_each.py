@@ -42,7 +42,7 @@ def data_cell(
     data = _variable(ns, args.each, "--each")
     if type(data).__module__.split(".", 1)[0] == "dask":
         return _dask(magic, data, cell, schema, options, args)
-    from ..data._map import BatchInterrupted, BatchPlan, map_in_thread
+    from ..batch._map import BatchInterrupted, BatchPlan, map_in_thread
 
     try:
         plan = BatchPlan(data, each_template(cell, _columns_of(data), ns), schema)
@@ -78,7 +78,7 @@ def data_cell(
 def _one(
     magic: CellMagic, cell: str, schema: Any, options: dict[str, Any], output: str | None
 ) -> Any:
-    from ..data._schema import AnswerValidationError
+    from ..client._schema import AnswerValidationError
     from ._options import interpolate
 
     prompt = interpolate(cell, magic.ip.user_ns).strip()
@@ -101,7 +101,7 @@ def _one(
 def _dask(
     magic: CellMagic, data: Any, cell: str, schema: Any, options: dict[str, Any], args: Any
 ) -> None:
-    from ..data._dask import map_dask
+    from ..batch._dask import map_dask
 
     template = each_template(cell, [str(c) for c in data.columns], magic.ip.user_ns)
     try:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 if TYPE_CHECKING:
-    from ..data._log import Entry
-    from ..data._usage import UsageRow
+    from ..log._store import Entry
+    from ..log._usage import UsageRow
 
 __all__ = ["Shown", "log_command", "usage_command"]
 
@@ -76,7 +76,7 @@ def _status(entry: Entry) -> str:
 
 def log_command(rest: list[str]) -> Shown | None:
     """``%gemini log [-n N] [SEARCH]`` (a table) or ``%gemini log ID`` (one exchange)."""
-    from ..client._record import exchange_log
+    from ..log._recording import exchange_log
 
     n, words = 20, []
     items = iter(rest)
@@ -118,7 +118,7 @@ def log_command(rest: list[str]) -> Shown | None:
 
 def show_entry(entry_id: int) -> None:
     """``%gemini log ID``: the exchange's details, its prompt, thinking, answer and images."""
-    from ..client._record import exchange_log
+    from ..log._recording import exchange_log
     from ..render import escape, image_bundle
     from ..render._bundles import markdown_bundle, thinking_bundle
 
@@ -167,7 +167,7 @@ def show_entry(entry_id: int) -> None:
 
 
 def _usage_table(title: str, rows: list[UsageRow]) -> tuple[str, str]:
-    from ..data._prices import dollars
+    from ..log._prices import dollars
     from ..render import escape
 
     if not rows:
@@ -195,9 +195,9 @@ def _usage_table(title: str, rows: list[UsageRow]) -> tuple[str, str]:
 
 def usage_command(rest: list[str], prices: Mapping[str, Any] | None) -> Shown:
     """``%gemini usage``: tokens and estimated cost by model, this session, today, all time."""
-    from ..client._record import exchange_log
-    from ..data._prices import PRICES_DATE
-    from ..data._usage import SESSION, midnight, usage_rows
+    from ..log._prices import PRICES_DATE
+    from ..log._recording import exchange_log
+    from ..log._usage import SESSION, midnight, usage_rows
 
     if rest:
         raise UsageError("%gemini usage takes no arguments")

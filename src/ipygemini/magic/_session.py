@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from .. import _offline
 from .._conversation import Conversation
 from .._errors import InsecureURLError, MissingKeyError
+from ..gateway import _offline
 from ._config import Gemini
 
 if TYPE_CHECKING:

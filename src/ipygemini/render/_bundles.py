@@ -124,7 +124,7 @@ def footer_bundle(
     if reply is not None and reply.cached:
         parts.append("cached")
     elif usage is not None and not offline:
-        from ..data._prices import answer_cost, dollars
+        from ..log._prices import answer_cost, dollars
 
         spent = answer_cost(parts[0], usage, prices)
         if spent is not None:

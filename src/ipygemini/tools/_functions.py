@@ -233,7 +233,7 @@ def _schema_of(hint: Any, where: str) -> dict[str, Any]:
     if isinstance(hint, type) and (
         hasattr(hint, "model_json_schema") or dataclasses.is_dataclass(hint)
     ):
-        from ..data._schema import output_schema
+        from ..client._schema import output_schema
 
         return output_schema(hint).json_schema
     raise OptionError(
@@ -262,7 +262,7 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 def _mismatch(value: Any, schema: Mapping[str, Any]) -> str | None:
     """Why `value` does not fit `schema` (the subset `_schema_of` produces), or None."""
-    from ..data._schema import _check
+    from ..client._schema import _check
 
     problem = _check(value, dict(schema), "")
     if problem is None:

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import OptionError
-from ._batch import Batch, BatchProgress, RowOutcome, run_rows
+from ..client._schema import AnswerValidationError
 from ._rate import RateGovernor
 from ._rows import Rows, check_template, fill, rows_of
-from ._schema import AnswerValidationError
+from ._runner import Batch, BatchProgress, RowOutcome, run_rows
 
 if TYPE_CHECKING:
     from .._settings import Settings
     from .._types import Reply
     from ..client._async import AsyncClient
-    from ._schema import OutputSchema
+    from ..client._schema import OutputSchema
 
 __all__ = ["BatchInterrupted", "BatchPlan", "amap", "map_in_thread"]
 
@@ -69,7 +69,7 @@ class BatchPlan:
         ]
         self.schema: OutputSchema | None = None
         if schema is not None:
-            from ._schema import output_schema
+            from ..client._schema import output_schema
 
             self.schema = output_schema(schema)
 
@@ -213,7 +213,7 @@ class ProgressBar:
             return
         from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
-        from ._prices import price_for
+        from ..log._prices import price_for
 
         self.price = price_for(model)
         self.bar = tqdm(total=total, unit="row", desc=f"{model}", mininterval=0.2)
@@ -225,7 +225,7 @@ class ProgressBar:
         self.bar.update(finished - self.bar.n)
         postfix: dict[str, Any] = {"failed": progress.failed, "tokens": f"{progress.tokens:,}"}
         if self.price is not None:
-            from ._prices import cost
+            from ..log._prices import cost
 
             dollars = cost(
                 self.price,

@@ -30,7 +30,7 @@ from .._types import (
 
 if TYPE_CHECKING:
     from .._settings import Settings
-    from ..data._log import Entry, ExchangeLog
+    from ._store import Entry, ExchangeLog
 
 __all__ = ["SOURCES", "LogTags", "Recorder", "exchange_log", "fill_from_entry", "reply_from_entry"]
 
@@ -43,7 +43,7 @@ _logs_lock = threading.Lock()
 def exchange_log(path: Path | None = None) -> ExchangeLog:
     """The process's `ExchangeLog` for `path` (default: ``$IPYGEMINI_HOME/log.sqlite3``, read
     now, so a changed ``IPYGEMINI_HOME`` takes effect at the next request)."""
-    from ..data._log import ExchangeLog, default_path
+    from ._store import ExchangeLog, default_path
 
     path = path or default_path()
     with _logs_lock:
@@ -104,7 +104,7 @@ class Recorder:
         n = body.get("n")
         if (isinstance(n, int) and n > 1) or body.get("tools"):
             return None
-        from ..data._exchange import cache_key
+        from ._exchange import cache_key
 
         entry = exchange_log().lookup(cache_key(body, self.settings.base_url))
         if entry is not None and entry.finish_reason == "tool_calls":
@@ -129,7 +129,7 @@ class Recorder:
         self.done = True
         usage = reply.usage
         if usage is not None and not reply.cached:
-            from ..data._usage import SESSION
+            from ._usage import SESSION
 
             SESSION.add(
                 reply.model or str(body.get("model") or ""),
@@ -140,7 +140,7 @@ class Recorder:
             )
         if not self.settings.log:
             return
-        from ..data._exchange import exchange_from
+        from ._exchange import exchange_from
 
         exchange = exchange_from(
             body,

@@ -1,4 +1,4 @@
-"""The exchange log as data: ``ipygemini.log.entries()``, ``get(id)``, ``usage()``, ``path()``.
+"""The exchange log: the SQLite store, its rows, exchanges, usage, prices and recording; as data: ``ipygemini.log.entries()``, ``get(id)``, ``usage()``, ``path()``.
 
 Every exchange (``%%gemini``, the panel, `Client`/`AsyncClient`, batches) is kept in a SQLite
 file at ``$IPYGEMINI_HOME/log.sqlite3``; docs/LOG.md describes it. Reading never raises for a
@@ -11,20 +11,33 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .data._log import Entry
+from ._exchange import Exchange, attachment_metadata, cache_key, exchange_from
+from ._store import SCHEMA_VERSION, Entry, ExchangeLog, default_home, default_path
 
-__all__ = ["Entry", "entries", "get", "path", "usage"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Entry",
+    "Exchange",
+    "ExchangeLog",
+    "attachment_metadata",
+    "cache_key",
+    "default_home",
+    "default_path",
+    "entries",
+    "exchange_from",
+    "get",
+    "path",
+    "usage",
+]
 
 
 def path() -> Path:
     """Where the log is (``$IPYGEMINI_HOME/log.sqlite3``; the file may not exist yet)."""
-    from .data._log import default_path
-
     return default_path()
 
 
 def _log() -> Any:
-    from .client._record import exchange_log
+    from ._recording import exchange_log
 
     return exchange_log()
 
@@ -55,6 +68,6 @@ def get(entry_id: int) -> Entry | None:
 
 def usage(since: float | None = None) -> list[dict[str, Any]]:
     """Tokens by model from the log (answers replayed from the cache count nothing), since
-    the Unix time `since` when given; `ipygemini.data._usage.usage_rows` adds the cost."""
+    the Unix time `since` when given; `ipygemini.log._usage.usage_rows` adds the cost."""
     result: list[dict[str, Any]] = _log().usage(since)
     return result

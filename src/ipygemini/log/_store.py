@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exchange import Exchange
-from ._log_rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_query, row_of
+from ._rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_query, row_of
 
 __all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
 

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .testing import FakeGateway
+    from ._gateway import FakeGateway
 
 __all__ = ["ADVICE", "NOTICE", "gateway", "nothing_configured", "notice_once", "resolve"]
 
@@ -45,7 +45,7 @@ def gateway() -> FakeGateway:
     global _gateway
     with _lock:
         if _gateway is None or not _gateway.running:
-            from .testing import FakeGateway
+            from ._gateway import FakeGateway
 
             _gateway = FakeGateway(api_key="offline", delay=PACE).start()
             atexit.register(_gateway.stop)
