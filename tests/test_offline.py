@@ -68,6 +68,8 @@ def test_cli_quickstart_runs_offline() -> None:
     assert out.returncode == 0, out.stderr
     assert "OFFLINE" in out.stderr
     assert 'You asked: "What can you do?"' in out.stdout
+    # Markdown through the terminal renderer (item 22): no raw markers on a pipe
+    assert out.stdout.startswith("Offline answer from") and "**" not in out.stdout
     # the footer every front end shows: model · tokens · seconds · offline
     assert re.search(r"^— gemini-2\.5-flash · \d+ tokens · \d+\.\d s · offline$", out.stderr, re.M)
 

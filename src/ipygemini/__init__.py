@@ -25,7 +25,7 @@ from ._errors import (
     StreamError,
     TimeoutError,
 )
-from ._settings import Settings
+from ._settings import Settings, use_offline_gateway
 from ._types import (
     Choice,
     Event,
@@ -117,6 +117,16 @@ def connect_async(**options: Any) -> AsyncClient:
     from .client import AsyncClient
 
     return AsyncClient(Settings.resolve(**options))
+
+
+def _offline_address() -> tuple[str, str]:
+    """The built-in offline gateway's ``(api_key, base_url)``, started on first use."""
+    from .gateway._offline import address
+
+    return address()
+
+
+use_offline_gateway(_offline_address)  # Settings decides when; the gateway is imported only then
 
 
 def load_ipython_extension(ipython: Any) -> None:

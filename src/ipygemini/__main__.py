@@ -1,7 +1,8 @@
 """``python -m ipygemini "prompt"``: stream one answer in the terminal."""
 
-# With GEMINI_API_KEY set it talks to the configured gateway; without a key it starts the
-# built-in offline FakeGateway so a first run works on any machine, and says so.
+# With GEMINI_API_KEY set it talks to the configured gateway; without a key (`Settings`' offline
+# rule) the built-in offline gateway answers, so a first run works on any machine, and says so.
+# The answer is shown by the terminal renderer (render/_terminal.py), as in terminal IPython.
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
 
+    from ._settings import Settings, nothing_configured
     from .client import Client
-    from .gateway import _offline
+    from .gateway._offline import notice_once
     from .render import footer_bundle
+    from .render._terminal import TerminalStream
 
     def footer(reply: object, model: str) -> None:
         """The footer every front end shows: model · tokens · seconds · how it ended · offline."""
@@ -40,47 +43,34 @@ def main(argv: list[str] | None = None) -> int:
             reply,  # type: ignore[arg-type]
             model=model,
             seconds=time.perf_counter() - started,
-            offline=offline,
+            offline=settings.offline,
         )
         print("\n\n" + bundle["text/plain"], file=sys.stderr)
 
     started = time.perf_counter()
     stream = None
+    view = TerminalStream(sys.stdout)
     with ExitStack() as stack:
-        key: str | None = None
-        url: str | None = None
-        offline = args.offline or _offline.nothing_configured()
-        if offline:
-            gw = _offline.gateway()
-            _offline.notice_once("cli")
-            key, url = gw.api_key, gw.base_url
         try:
-            client = stack.enter_context(Client(api_key=key, base_url=url, model=args.model))
+            if args.offline or nothing_configured({}):
+                notice_once("cli")  # before Settings starts the gateway: the advice for a shell
+            settings = Settings.resolve({}, offline=args.offline or None, model=args.model)
+            client = stack.enter_context(Client(settings))
             stream = client.stream(prompt, thinking=args.thinking)
             with stream:
-                in_thought = False
                 for event in stream:
-                    if event.type == "reasoning":
-                        if not in_thought:
-                            print("[thinking] ", end="", file=sys.stderr)
-                            in_thought = True
-                        print(event.text, end="", file=sys.stderr, flush=True)
-                    elif event.type == "text":
-                        if in_thought:
-                            print("\n", file=sys.stderr)
-                            in_thought = False
-                        print(event.text, end="", flush=True)
-                    elif event.type == "image":
-                        print(f"\n[image: {event.image!r}]", flush=True)
+                    view.feed(event)
+            view.close()
             footer(stream.reply, client.model)
         except GeminiError as exc:
+            view.close()
             print(f"\nerror: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             if stream is not None:  # what the stop flushed, then the footer saying "interrupted"
                 for event in stream.interrupted():
-                    if event.type == "text":
-                        print(event.text, end="", flush=True)
+                    view.feed(event)
+                view.close()
                 footer(stream.reply, client.model)
             return 130
     return 0

@@ -11,21 +11,28 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import InsecureURLError, MissingKeyError, OptionError
+from ._masking import mask_key
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "THINKING_STYLES",
     "Settings",
+    "client_options_source",
+    "configurable_settings",
     "is_loopback",
     "mask_key",
+    "nothing_configured",
+    "setting_problem",
+    "use_offline_gateway",
 ]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
@@ -33,14 +40,37 @@ DEFAULT_MODEL = "gemini-2.5-flash"
 THINKING_STYLES = ("google", "reasoning_effort", "enable_thinking", "openrouter")
 """How a gateway is told to think (PROTOCOL.md §2); None in `Settings` picks one per gateway."""
 
-ENVIRONMENT = {"api_key": "GEMINI_API_KEY", "base_url": "GEMINI_BASE_URL", "model": "GEMINI_MODEL"}
+LOG_SWITCH = "IPYGEMINI_LOG"
+"""``IPYGEMINI_LOG=off`` (or 0, false, no) turns the exchange log off."""
+
+OfflineGateway = Callable[[], tuple[str, str]]
+"""Starts (once) the built-in offline gateway and gives its ``(api_key, base_url)``."""
+
+_offline_gateway: OfflineGateway | None = None
 
 
-def mask_key(key: str | None) -> str:
-    """A key as it may be shown: ``…abcd`` (last four characters), or ``(not set)``."""
-    if not key:
-        return "(not set)"
-    return "…" + key[-4:] if len(key) > 8 else "…"
+def use_offline_gateway(start: OfflineGateway) -> None:
+    """Say where offline answers come from. The package's ``__init__`` wires the built-in
+    gateway here, so that this module, below everything, imports no gateway: `Settings`
+    decides *whether* a request is offline, the gateway only *where* it goes."""
+    global _offline_gateway
+    _offline_gateway = start
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    env: str | None = None,
+    configurable: bool = True,
+    choices: tuple[str, ...] | None = None,
+    repr: bool = True,
+) -> Any:
+    """One `Settings` field with what the other front ends generate from it: its help, the
+    environment variable it falls back to, whether ``%config Gemini.NAME`` sets it, and its
+    allowed values."""
+    metadata = {"help": help, "env": env, "configurable": configurable, "choices": choices}
+    return field(default=default, repr=repr, metadata=metadata)
 
 
 def is_loopback(host: str) -> bool:
@@ -53,37 +83,61 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def without_userinfo(url: str) -> str:
+    """`url` as it may be shown: any ``user:password@`` replaced by ``…@``."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1…@", url.strip())
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where to send requests and how: one frozen value shared by every front end.
 
     Build it with `Settings.resolve(...)` (arguments > ``%config Gemini.*`` > environment >
-    offline rule); the constructor takes the final values and only validates them.
+    offline rule); the constructor takes the final values and only validates them. Each field
+    is declared here once: the ``Gemini`` traits (``%config Gemini.*``) are generated from these
+    fields and `ClientOptions` is checked against them.
     """
 
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    model: str = DEFAULT_MODEL
-    offline: bool = False
-    """True when the built-in offline gateway answers (footers say "offline")."""
-    timeout: float = 60.0
-    """Seconds to wait for a non-streamed answer (and for a body to make progress)."""
-    idle_timeout: float = 120.0
-    """Seconds a stream may go without a byte before it is given up."""
-    connect_timeout: float = 10.0
-    max_retries: int = 2
-    """Retries of 429/5xx/connection failures that happen before any byte of an answer."""
-    backoff: float = 0.5
-    thinking_style: str | None = None
-    """How thinking is asked for: one of `THINKING_STYLES`, or None to pick per gateway."""
-    allow_insecure: bool = False
-    """Allow sending the key over plain http to a host that is not loopback."""
-    max_event_bytes: int = 64 * 1024 * 1024
-    headers: Mapping[str, str] | None = None
-    log: bool = True
-    """Write every exchange to the SQLite log."""
-    cache: bool = False
-    """Answer an identical request from the log instead of the network."""
+    api_key: str | None = setting(
+        None, "The API key (never shown).", env="GEMINI_API_KEY", configurable=False, repr=False
+    )
+    base_url: str = setting(
+        DEFAULT_BASE_URL,
+        "OpenAI-compatible base URL (Google's endpoint by default).",
+        env="GEMINI_BASE_URL",
+    )
+    model: str = setting(DEFAULT_MODEL, "Model to use.", env="GEMINI_MODEL")
+    offline: bool = setting(
+        False,
+        "True when the built-in offline gateway answers (footers say offline).",
+        configurable=False,
+    )
+    timeout: float = setting(
+        60.0, "Seconds to wait for a non-streamed answer (and for a body to make progress)."
+    )
+    idle_timeout: float = setting(120.0, "Seconds without a byte before a stream is given up.")
+    connect_timeout: float = setting(10.0, "Seconds to wait for a connection.")
+    max_retries: int = setting(
+        2, "Retries of 429/5xx/connection failures that happen before any byte of an answer."
+    )
+    backoff: float = setting(0.5, "Seconds before the first retry (doubling after).")
+    thinking_style: str | None = setting(
+        None,
+        "How thinking is asked for: google, reasoning_effort, enable_thinking or openrouter; "
+        "None picks one per gateway.",
+        choices=THINKING_STYLES,
+    )
+    allow_insecure: bool = setting(
+        False, "Allow sending the key over plain http to a host that is not loopback."
+    )
+    max_event_bytes: int = setting(
+        64 * 1024 * 1024, "The largest server-sent event accepted, in bytes."
+    )
+    headers: Mapping[str, str] | None = setting(
+        None, "Extra HTTP headers sent with every request.", configurable=False
+    )
+    log: bool = setting(True, "Write every exchange to the SQLite log.", env=LOG_SWITCH)
+    cache: bool = setting(False, "Answer an identical request from the log instead of the network.")
 
     def __post_init__(self) -> None:
         try:
@@ -91,10 +145,15 @@ class Settings:
             parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
         except (ValueError, TypeError):
             parts = urlsplit("")
+        shown = without_userinfo(self.base_url) if isinstance(self.base_url, str) else ""
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InsecureURLError(
-                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}; "
-                f"got {self.base_url!r}."
+                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}; got {shown!r}."
+            )
+        if "@" in parts.netloc:
+            raise InsecureURLError(
+                f"base_url must not carry a user name or password ({shown}): give the gateway's "
+                "address alone, and the key as api_key or GEMINI_API_KEY."
             )
         if not self.base_url.endswith("/"):
             object.__setattr__(self, "base_url", self.base_url + "/")
@@ -106,25 +165,10 @@ class Settings:
                 f"Refusing to send the API key over plain http to {parts.hostname}.",
                 hint="Use an https:// base URL, or set allow_insecure=True if you trust the network.",
             )
-        for name in ("timeout", "idle_timeout", "connect_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise OptionError(f"{name} must be a number of seconds > 0; got {value!r}.")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise OptionError(f"max_retries must be a whole number >= 0; got {self.max_retries!r}.")
-        if self.max_retries < 0:
-            raise OptionError(f"max_retries must be a whole number >= 0; got {self.max_retries}.")
-        if not isinstance(self.backoff, int | float) or self.backoff < 0:
-            raise OptionError(f"backoff must be a number of seconds >= 0; got {self.backoff!r}.")
-        if self.thinking_style is not None and self.thinking_style not in THINKING_STYLES:
-            raise OptionError(
-                f"thinking_style must be one of {', '.join(THINKING_STYLES)} (or None to pick "
-                f"per gateway); got {self.thinking_style!r}."
-            )
-        if not isinstance(self.max_event_bytes, int) or self.max_event_bytes < 1024:
-            raise OptionError(
-                f"max_event_bytes must be a whole number >= 1024; got {self.max_event_bytes!r}."
-            )
+        for name in _CHECKS:
+            problem = setting_problem(name, getattr(self, name))
+            if problem:
+                raise OptionError(problem)
 
     @classmethod
     def resolve(
@@ -135,11 +179,13 @@ class Settings:
         **arguments: Any,
     ) -> Settings:
         """Settings from `arguments` > `config` (default: ``%config Gemini.*``) > environment
-        (``GEMINI_*``, and ``IPYGEMINI_LOG=off``) >
-        the offline rule. Arguments and config values that are None count as unset.
+        (``GEMINI_*``, and ``IPYGEMINI_LOG=off``) > the offline rule. Arguments and config
+        values that are None count as unset.
 
-        With ``offline_fallback=False`` (what a bare `Client()` uses) nothing configured means
-        Google's endpoint without a key: `MissingKeyError`, not the offline gateway."""
+        The offline rule, decided here only: ``offline=True`` asks for the built-in offline
+        gateway whatever is configured (``%gemini offline``, the CLI's ``--offline``); with
+        nothing configured (no key, no base URL) it answers too, unless
+        ``offline_fallback=False`` (what a bare `Client()` uses: then `MissingKeyError`)."""
         known = {f.name for f in fields(cls)}
         unknown = set(arguments) - known
         if unknown:
@@ -149,21 +195,14 @@ class Settings:
             )
         if config is None:
             config = ipython_config()
-        values: dict[str, Any] = {}
-        for name, env in ENVIRONMENT.items():
-            if os.environ.get(env):
-                values[name] = os.environ[env]
-        log_switch = os.environ.get("IPYGEMINI_LOG", "").strip().lower()
-        if log_switch:  # IPYGEMINI_LOG=off (or 0, false, no) turns the exchange log off
-            values["log"] = log_switch not in ("off", "0", "false", "no")
+        values: dict[str, Any] = environment_values()
         values.update({k: v for k, v in config.items() if k in known and v is not None})
         values.update({k: v for k, v in arguments.items() if v is not None})
-        if offline_fallback and not values.get("api_key") and not values.get("base_url"):
-            from .gateway import _offline
-
-            gateway = _offline.gateway()
-            _offline.notice_once()
-            values.update(api_key=gateway.api_key, base_url=gateway.base_url, offline=True)
+        chosen = values.pop("offline", False)
+        configured = values.get("api_key") or values.get("base_url")
+        if chosen or (offline_fallback and not configured):
+            values.update(zip(("api_key", "base_url"), _start_offline(), strict=True))
+            values["offline"] = True
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
@@ -192,3 +231,89 @@ def ipython_config() -> Mapping[str, Any]:
         return {}
     section = shell.config.get("Gemini")
     return dict(section) if section else {}
+
+
+def environment_values() -> dict[str, Any]:
+    """The settings the environment gives (``GEMINI_*``; ``IPYGEMINI_LOG`` as a switch)."""
+    values: dict[str, Any] = {}
+    for item in fields(Settings):
+        env = item.metadata["env"]
+        text = os.environ.get(env, "").strip() if env else ""
+        if not text:
+            continue
+        values[item.name] = (
+            text.lower() not in ("off", "0", "false", "no") if env == LOG_SWITCH else text
+        )
+    return values
+
+
+def nothing_configured(config: Mapping[str, Any] | None = None) -> bool:
+    """True when neither `config` (default: ``%config Gemini.*``) nor the environment names a
+    key or a base URL: the offline rule's condition, as `%load_ext` announces it."""
+    if config is None:
+        config = ipython_config()
+    values = {**environment_values(), **{k: v for k, v in config.items() if v is not None}}
+    return not (values.get("api_key") or values.get("base_url"))
+
+
+def _start_offline() -> tuple[str, str]:
+    if _offline_gateway is None:  # only when ipygemini/__init__.py did not run: never in use
+        raise MissingKeyError("No API key and no base URL, and no offline gateway to answer.")
+    return _offline_gateway()
+
+
+_Check = Callable[[Any], bool]
+
+_SECONDS: _Check = lambda v: not isinstance(v, bool) and isinstance(v, int | float) and v > 0  # noqa: E731
+_CHECKS: dict[str, tuple[_Check, str]] = {
+    "timeout": (_SECONDS, "a number of seconds > 0"),
+    "idle_timeout": (_SECONDS, "a number of seconds > 0"),
+    "connect_timeout": (_SECONDS, "a number of seconds > 0"),
+    "max_retries": (
+        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
+        "a whole number >= 0",
+    ),
+    "backoff": (
+        lambda v: not isinstance(v, bool) and isinstance(v, int | float) and v >= 0,
+        "a number of seconds >= 0",
+    ),
+    "thinking_style": (
+        lambda v: v is None or v in THINKING_STYLES,
+        f"one of {', '.join(THINKING_STYLES)} (or None to pick per gateway)",
+    ),
+    "max_event_bytes": (
+        lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1024,
+        "a whole number >= 1024",
+    ),
+}
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """Why `value` cannot be setting `name` (one line), or None. `Settings` and the
+    ``Gemini`` traits both ask here, so a value means the same wherever it is set."""
+    check = _CHECKS.get(name)
+    if check is None or check[0](value):
+        return None
+    return f"{name} must be {check[1]}; got {value!r}."
+
+
+def configurable_settings() -> list[Field[Any]]:
+    """The `Settings` fields ``%config Gemini.*`` sets (all but the key, headers and offline)."""
+    return [f for f in fields(Settings) if f.metadata["configurable"]]
+
+
+def client_options_source() -> str:
+    """The source of `ClientOptions` (client/_core.py), generated from the fields: every
+    setting but `offline` (which follows from the others), each optional (None: unset)."""
+    lines = [
+        "class ClientOptions(TypedDict, total=False):",
+        '    """Keyword settings of `Client` and `AsyncClient`: `Settings` fields, all optional',
+        '    (generated by `ipygemini._settings.client_options_source`; None: unset)."""',
+        "",
+    ]
+    for item in fields(Settings):
+        if item.name == "offline":
+            continue
+        kind = str(item.type)
+        lines.append(f"    {item.name}: {kind if kind.endswith('None') else kind + ' | None'}")
+    return "\n".join(lines) + "\n"

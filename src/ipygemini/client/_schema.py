@@ -18,7 +18,7 @@ from typing import Any
 
 from .._errors import GeminiError, OptionError
 
-__all__ = ["AnswerValidationError", "OutputSchema", "output_schema"]
+__all__ = ["AnswerValidationError", "OutputSchema", "output_schema", "schema_mismatch"]
 
 _DROPPED = frozenset(
     {
@@ -282,3 +282,13 @@ def _unfenced(text: str) -> str:
         if first != -1:
             return stripped[first + 1 : -3].strip()
     return stripped
+
+
+def schema_mismatch(value: Any, schema: Mapping[str, Any]) -> str | None:
+    """Why `value` does not fit JSON Schema `schema` (one line), or None: the check answers
+    get, offered to tool arguments too (tools/ take this public name, not the helper)."""
+    problem = _check(value, dict(schema), "")
+    if problem is None:
+        return None
+    where, what = problem
+    return f"{where} {what}" if where else what

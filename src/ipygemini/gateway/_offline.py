@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import html
-import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._gateway import FakeGateway
 
-__all__ = ["ADVICE", "NOTICE", "gateway", "nothing_configured", "notice_once", "resolve"]
+__all__ = ["ADVICE", "NOTICE", "address", "gateway", "nothing_configured", "notice_once"]
 
 NOTICE = (
     "ipygemini: no GEMINI_API_KEY is set, so answers come from the built-in OFFLINE gateway "
@@ -33,11 +32,19 @@ _gateway: FakeGateway | None = None
 _noticed = False
 
 
-def nothing_configured(api_key: str | None = None, base_url: str | None = None) -> bool:
-    """True when neither the arguments nor the environment name a key or a base URL."""
-    return not (
-        api_key or base_url or os.environ.get("GEMINI_API_KEY") or os.environ.get("GEMINI_BASE_URL")
-    )
+def nothing_configured() -> bool:
+    """True when no key and no base URL is configured (`Settings` decides: one rule)."""
+    from .._settings import nothing_configured as decided
+
+    return decided()
+
+
+def address() -> tuple[str, str]:
+    """``(api_key, base_url)`` of the offline gateway, started and announced (once) on first use:
+    what `Settings.resolve` asks for when its offline rule applies."""
+    started = gateway()
+    notice_once()
+    return started.api_key, started.base_url
 
 
 def gateway() -> FakeGateway:
@@ -87,12 +94,3 @@ def _note_bundle(text: str) -> dict[str, str]:
             f"<strong>ipygemini</strong>: {body}</div>"
         ),
     }
-
-
-def resolve(api_key: str | None, base_url: str | None) -> tuple[str | None, str | None, bool]:
-    """(api_key, base_url, offline): the offline gateway's when nothing is configured."""
-    if nothing_configured(api_key, base_url):
-        gw = gateway()
-        notice_once()
-        return gw.api_key, gw.base_url, True
-    return api_key, base_url, False

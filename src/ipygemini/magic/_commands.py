@@ -1,15 +1,16 @@
-"""The ``%gemini`` line commands: models, config, login, reset, history, offline, panel, help."""
+"""The ``%gemini`` line commands, from one table (`COMMAND_TABLE`): help, ``--help``, the
+dispatcher and README's list of commands are derived from it."""
 
 from __future__ import annotations
 
 import os
 import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ..gateway import _offline
 from . import _log_commands
 
 if TYPE_CHECKING:
@@ -17,21 +18,39 @@ if TYPE_CHECKING:
     from .._settings import Settings
     from ._session import Session
 
-__all__ = ["COMMANDS", "LineCommands"]
+__all__ = ["COMMANDS", "COMMAND_TABLE", "Command", "LineCommands", "command_list"]
 
-COMMANDS = (
-    "models",
-    "config",
-    "login",
-    "reset",
-    "history",
-    "offline",
-    "panel",
-    "log",
-    "usage",
-    "fix",
-    "help",
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``%gemini`` line command: the one row help, ``--help``, README's list and the
+    dispatcher are all derived from."""
+
+    name: str
+    usage: str
+    """What follows ``%gemini`` (the name and its arguments)."""
+    summary: str
+
+
+COMMAND_TABLE = (
+    Command("models", "models", "list the gateway's models"),
+    Command("config", "config [KEY=VALUE]", "show the effective settings, or change one"),
+    Command("login", "login", "enter the API key without echo (kept in memory only)"),
+    Command("reset", "reset [NAME]", "forget a conversation's turns (all of them without NAME)"),
+    Command("history", "history [NAME]", "show a conversation (default: 'default')"),
+    Command("offline", "offline [off]", "answer from a built-in fake gateway (no key, no network)"),
+    Command("panel", "panel [NAME]", "open a chat panel on conversation NAME (default: 'default')"),
+    Command("log", "log [-n N] [WORDS | ID]", "recent exchanges (matching WORDS), or one by ID"),
+    Command("usage", "usage", "tokens and estimated cost by model"),
+    Command("fix", "fix [--explain]", "explain the last error; propose the corrected cell below"),
+    Command("help", "help", "this list (--help: also every option of %%gemini)"),
 )
+COMMANDS = tuple(command.name for command in COMMAND_TABLE)
+
+
+def command_list() -> str:
+    """The commands in one line, as README.md writes them: ``models | config [KEY=VALUE] | …``."""
+    return " | ".join(command.usage for command in COMMAND_TABLE)
 
 
 def open_panel(settings: Settings, conversation: Conversation) -> Any:
@@ -56,49 +75,37 @@ class LineCommands:
             if argv and argv[0] != "help":
                 from ._options import build_parser
 
-                print(build_parser().format_help())  # the cell magic's options
+                parser = build_parser()
+                if "%%gemini" not in parser.format_usage():  # argparse %-formats the usage
+                    parser.usage = (parser.usage or "").replace("%", "%%")
+                parser.epilog = None  # the line commands follow, from the table
+                print(parser.format_help())
             print(self.help_text())
             return None
         command, rest = argv[0], argv[1:]
-        handlers: dict[str, Callable[[list[str]], Any]] = {
-            "models": self._cmd_models,
-            "config": self._cmd_config,
-            "login": self._cmd_login,
-            "reset": self._cmd_reset,
-            "history": self._cmd_history,
-            "offline": self._cmd_offline,
-            "panel": self._cmd_panel,
+        special: dict[str, Callable[[list[str]], Any]] = {
             "log": _log_commands.log_command,
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
-            "fix": self._cmd_fix,
         }
-        handler = handlers.get(command)
-        if handler is None:
+        if command not in COMMANDS or command == "help":
             raise UsageError(
                 f"%gemini: unknown command {command!r}; commands: {', '.join(COMMANDS)}. "
                 "To ask a question, start a cell with %%gemini (two percent signs)."
             )
+        handler = special.get(command) or getattr(self, f"_cmd_{command}")
         return handler(rest)
 
     def help_text(self) -> str:
-        return (
-            "%%gemini [options]  (cell magic; the cell is the prompt; %gemini --help for options)\n"
-            "%gemini models            list the gateway's models\n"
-            "%gemini config            show the effective settings (the key is masked)\n"
-            "%gemini config KEY=VALUE  change a setting ("
-            + ", ".join(self.session.config.settable())
-            + ")\n"
-            "%gemini login             enter the API key without echo (kept in memory only)\n"
-            "%gemini reset [NAME]      forget a conversation's turns (all of them without NAME)\n"
-            "%gemini history [NAME]    show a conversation (default: 'default')\n"
-            "%gemini offline [off]     answer from a built-in fake gateway (no key, no network)\n"
-            "%gemini panel [NAME]      open a chat panel on conversation NAME (default: 'default')\n"
-            "%gemini log [-n N] [WORDS] recent exchanges (matching WORDS); %gemini log ID: one\n"
-            "%gemini usage             tokens and estimated cost by model\n"
-            "%gemini fix [--explain]   explain the last error; propose the corrected cell below\n"
-            "%gemini help              this list\n"
-            "Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'"
-        )
+        """The line commands, from `COMMAND_TABLE`."""
+        width = max(len(command.usage) for command in COMMAND_TABLE) + len("%gemini ")
+        lines = [
+            "%%gemini [options]  (cell magic; the cell is the prompt; %gemini --help for options)"
+        ]
+        for command in COMMAND_TABLE:
+            lines.append(f"{'%gemini ' + command.usage:<{width}}  {command.summary}")
+        lines.append("Settings: " + ", ".join(self.session.config.settable()))
+        lines.append("Settings are also traitlets: %config Gemini.model = 'gemini-2.5-pro'")
+        return "\n".join(lines)
 
     def _cmd_models(self, rest: list[str]) -> None:
         if rest:
@@ -275,6 +282,6 @@ class LineCommands:
         session.offline_chosen = True
         print(
             "OFFLINE mode: answers now come from ipygemini's built-in fake gateway at "
-            f"{_offline.gateway().base_url}, not from Gemini. They are canned and free; "
+            f"{session.settings().base_url}, not from Gemini. They are canned and free; "
             "%gemini offline off (or %gemini login) switches back."
         )

@@ -6,59 +6,68 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, Field
 from typing import Any
 
 from traitlets import Bool, CFloat, CInt, Dict, Enum, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .._settings import THINKING_STYLES
+from .._settings import configurable_settings, setting_problem
 
 __all__ = ["FORMATS", "Gemini"]
 
 FORMATS = ("markdown", "text", "code", "json")
 
+_TRAIT_TYPES = {"str": Unicode, "str | None": Unicode, "float": CFloat, "int": CInt, "bool": Bool}
 
-class Gemini(Configurable):
-    """Settings of the %%gemini magic. Unset (None) values fall back to the environment."""
 
-    model = Unicode(
-        None,
-        allow_none=True,
-        help="Model to use; default: $GEMINI_MODEL, else gemini-2.5-flash.",
-    ).tag(config=True)
-    base_url = Unicode(
-        None,
-        allow_none=True,
-        help="OpenAI-compatible base URL; default: $GEMINI_BASE_URL, else Google's endpoint.",
-    ).tag(config=True)
+def setting_trait(item: Field[Any]) -> Any:
+    """The trait of one `Settings` field. A field the environment can give (model, base_url,
+    log) is unset (None) by default, so the environment still decides; the others default to
+    the field's own default."""
+    help_text = item.metadata["help"]
+    env = item.metadata["env"]
+    default = None if env else item.default
+    if env:
+        help_text += f" Default: ${env}, else {item.default!r}."
+    choices = item.metadata["choices"]
+    if choices:
+        trait = Enum(choices, default, allow_none=True, help=help_text)
+    else:
+        trait = _TRAIT_TYPES[str(item.type)](default, allow_none=default is None, help=help_text)
+    return trait.tag(config=True)
+
+
+def _check_setting(self: Any, proposal: Any) -> Any:
+    value = proposal["value"]
+    problem = None if value is None else setting_problem(proposal["trait"].name, value)
+    if problem:
+        raise TraitError(problem)
+    return value
+
+
+def _setting_traits() -> Any:
+    """A configurable with one trait per `Settings` field ``%config`` may set (generated: the
+    fields are declared once, in _settings.py) and the check `Settings` itself makes."""
+    items = [f for f in configurable_settings() if f.default is not MISSING]
+    namespace: dict[str, Any] = {item.name: setting_trait(item) for item in items}
+    namespace["_check_setting"] = validate(*namespace)(_check_setting)
+    return type("GeminiSettings", (Configurable,), namespace)
+
+
+SettingTraits: Any = _setting_traits()
+
+
+class Gemini(SettingTraits):  # type: ignore[misc]  # generated base: its traits are typed Any
+    """Settings of the %%gemini magic: every `Settings` field but the key (generated), and the
+    magic's own (system prompt, format, streaming, prices, context, update rate). Unset (None)
+    values fall back to the environment."""
+
     system = Unicode(
         None, allow_none=True, help="System prompt used when a cell gives none (-s)."
     ).tag(config=True)
     format = Enum(FORMATS, "markdown", help="How answers are shown (-f).").tag(config=True)
     stream = Bool(True, help="Stream answers live (False: like --no-stream).").tag(config=True)
-    thinking_style = Enum(
-        THINKING_STYLES,
-        None,
-        allow_none=True,
-        help="How --thinking is sent: google, reasoning_effort, enable_thinking or openrouter; "
-        "None (the default) picks one per gateway.",
-    ).tag(config=True)
-    timeout = CFloat(60.0, help="Seconds to wait for a non-streamed answer.").tag(config=True)
-    idle_timeout = CFloat(120.0, help="Seconds without a byte before a stream is given up.").tag(
-        config=True
-    )
-    max_retries = CInt(2, help="Retries for 429/5xx/connection errors before any byte.").tag(
-        config=True
-    )
-    allow_insecure = Bool(
-        False, help="Allow sending the key over plain http to a non-loopback host."
-    ).tag(config=True)
-    log = Bool(
-        None, allow_none=True, help="Write every exchange to the log (default on; $IPYGEMINI_LOG)."
-    ).tag(config=True)
-    cache = Bool(
-        None, allow_none=True, help="Answer identical requests from the log (like --cache)."
-    ).tag(config=True)
     prices = Dict(
         help="Prices overriding the shipped table, dollars per million tokens: "
         "{'gemini-2.5-flash': {'input': 0.3, 'output': 2.5}}."
@@ -88,20 +97,6 @@ class Gemini(Configurable):
         value = float(proposal["value"])
         if not 1 <= value <= 60:
             raise TraitError(f"updates_per_second must be between 1 and 60; got {value:g}")
-        return value
-
-    @validate("timeout", "idle_timeout")
-    def _check_positive(self, proposal: Any) -> float:
-        value = float(proposal["value"])
-        if value <= 0:
-            raise TraitError(f"{proposal['trait'].name} must be > 0 seconds; got {value:g}")
-        return value
-
-    @validate("max_retries")
-    def _check_retries(self, proposal: Any) -> int:
-        value = int(proposal["value"])
-        if value < 0:
-            raise TraitError(f"max_retries must be >= 0; got {value}")
         return value
 
     @validate("prices")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._bundles import Bundle, image_bundle
+from ._terminal_markdown import MarkdownLines
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -26,6 +27,7 @@ class TerminalStream:
         self._dim, self._reset = ("\x1b[2m", "\x1b[0m") if tty else ("", "")
         self._thinking = False
         self._at_line_start = True
+        self._markdown = MarkdownLines(tty=tty) if fmt == "markdown" else None
 
     def _write(self, text: str) -> None:
         if text:
@@ -44,15 +46,23 @@ class TerminalStream:
         elif event.type == "text":
             self._end_thinking()
             if self.show_text:
-                self._write(event.text)
+                markdown = self._markdown
+                self._write(markdown.feed(event.text) if markdown else event.text)
         elif event.type == "tool_call":
+            self._end_text()
             self._end_thinking()
             prefix = "" if self._at_line_start else "\n"
             self._write(f"{prefix}{self._dim}[tool] {event.call.describe()}{self._reset}\n")
         elif event.type == "image":
+            self._end_text()
             self._end_thinking()
             prefix = "" if self._at_line_start else "\n"
             self._write(f"{prefix}{image_bundle(event.image)['text/plain']}\n")
+
+    def _end_text(self) -> None:
+        """The open Markdown line, before something else is shown (or the end)."""
+        if self._markdown is not None:
+            self._write(self._markdown.flush())
 
     def _end_thinking(self) -> None:
         if self._thinking:
@@ -60,6 +70,7 @@ class TerminalStream:
             self._write(f"{self._reset}\n\n")
 
     def close(self) -> None:
+        self._end_text()
         self._end_thinking()
         if not self._at_line_start:
             self._write("\n")

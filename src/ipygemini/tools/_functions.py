@@ -60,6 +60,8 @@ class Tool:
 
     def check(self, arguments: Any) -> str | None:
         """Why `arguments` do not fit the signature, or None when they do."""
+        from ..client._schema import schema_mismatch
+
         if not isinstance(arguments, dict):
             return f"arguments must be a JSON object, not {type(arguments).__name__}"
         props = self.parameters.get("properties", {})
@@ -70,7 +72,7 @@ class Tool:
             if key not in arguments:
                 return f"missing argument {key!r}"
         for key, value in arguments.items():
-            problem = _mismatch(value, props[key])
+            problem = schema_mismatch(value, props[key])
             if problem:
                 return f"argument {key!r} {problem}"
         return None
@@ -258,14 +260,3 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     if summary.startswith((":param", "Args", "Parameters")):
         summary = ""
     return summary, args
-
-
-def _mismatch(value: Any, schema: Mapping[str, Any]) -> str | None:
-    """Why `value` does not fit `schema` (the subset `_schema_of` produces), or None."""
-    from ..client._schema import _check
-
-    problem = _check(value, dict(schema), "")
-    if problem is None:
-        return None
-    where, what = problem
-    return f"{where} {what}" if where else what
