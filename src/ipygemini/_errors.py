@@ -26,6 +26,8 @@ import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
+from ._masking import SEARCHED_FROM, mask_key
+
 if TYPE_CHECKING:
     from ._types import Reply
 
@@ -242,8 +244,10 @@ def _masked(value: Any, secret: str, hint: str) -> Any:
 def error_parts(raw: bytes, *, secret: str | None = None) -> tuple[str, str | int | None, Any]:
     """`parse_error_body` with the key masked everywhere (message, code and body)."""
     hint = ""
-    if secret and len(secret) >= 4:  # before parsing: not in the message, its cut-off, nor `body`
-        hint = "…" + secret[-4:]
+    if (
+        secret and len(secret) >= SEARCHED_FROM
+    ):  # before parsing: not in the message, its cut-off, nor `body`
+        hint = mask_key(secret)
         raw = raw.replace(secret.encode(), hint.encode())
     message, code, body = parse_error_body(raw)
     if hint and secret:  # and after: JSON escapes (\u0073k-…, \/) hide the key from the byte search

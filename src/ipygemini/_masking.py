@@ -7,10 +7,12 @@ imports nothing from the package, so every other module (errors included) may us
 
 from __future__ import annotations
 
-__all__ = ["SHOWN_FROM", "mask_key", "mask_secret"]
+__all__ = ["SEARCHED_FROM", "SHOWN_FROM", "mask_key", "mask_secret"]
 
 SHOWN_FROM = 9
 """The shortest secret whose last four characters may be shown."""
+SEARCHED_FROM = 4
+"""The shortest secret searched for in text (a shorter one would match ordinary words)."""
 
 
 def mask_key(key: str | None) -> str:
@@ -22,6 +24,6 @@ def mask_key(key: str | None) -> str:
 
 def mask_secret(text: str, secret: str | None) -> str:
     """`text` with every occurrence of `secret` replaced by its masked form."""
-    if not secret or secret not in text:
+    if not secret or len(secret) < SEARCHED_FROM or secret not in text:
         return text
     return text.replace(secret, mask_key(secret))

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._masking import mask_key
 from .._png import image_size
 from .._types import GEMINI_MIME_TYPES, sniff_mime
 
@@ -269,8 +270,7 @@ def _mask(value: str) -> str:
     scheme, _, token = value.partition(" ")
     if not token:
         scheme, token = "", value
-    hint = f"…{token[-4:]}" if len(token) >= 8 else "…"
-    return f"{scheme} {hint}".strip()
+    return f"{scheme} {mask_key(token)}".strip()
 
 
 def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
