@@ -393,7 +393,10 @@ def test_readme_first_commands_work_for_root_and_without_a_display() -> None:
     assert first is not None and first.group(1) == "bash"
     commands = [line for line in first.group(2).splitlines() if line and not line.startswith("#")]
     assert commands[1] == "bash .ci/run"
-    assert "jupyter lab --allow-root notebooks/01-quickstart.ipynb" in commands[0]
+    assert (
+        "jupyter lab --allow-root --LabApp.default_url=/lab/tree/notebooks/01-quickstart.ipynb"
+        in commands[0]
+    )
     extras = re.search(r'pip install -q -e "\.\[(\w+)\]"', commands[0])
     assert extras is not None
     tutorials = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
