@@ -117,7 +117,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="a small run (CI): 2,000 chunks, twice")
     args = ap.parse_args()
+    if args.quick:
+        args.chunks, args.repeat = min(args.chunks, 2_000), min(args.repeat, 2)
     proc, base = start_gateway()
     try:
         prompt = prompt_for(args.chunks)
@@ -205,7 +208,7 @@ def main() -> None:
                         return time.perf_counter() - t0
             raise RuntimeError("no content")
 
-        reps = max(args.repeat * 10, 30)
+        reps = 5 if args.quick else max(args.repeat * 10, 30)
         t_raw, t_ipg = ttft(raw_ttft, reps), ttft(ipg_ttft, reps)
         print(
             f"\nwarm time to first token (median of {reps}): raw httpx {t_raw * 1e3:.3f} ms, "
