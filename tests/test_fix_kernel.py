@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -208,3 +211,46 @@ def test_ctrl_c_in_a_tool_stops_the_answer_and_keeps_it(
     check = ok(kernel.run("print(_gemini.status, _gemini.tool_calls[0].result)"))
     assert check.stdout == "interrupted None\n"
     assert len(chat_bodies(magic_gateway)) == 1
+
+
+# Item 16: only the user's frames, whatever raised
+
+
+def _sent_traceback(kernel: KernelSession, gw: FakeGateway, cell: str) -> str:
+    gw.clear()
+    kernel.run(cell)
+    ok(kernel.run("%gemini fix --explain"))
+    [body] = chat_bodies(gw)
+    return user_text(body).split("The traceback:", 1)[1]
+
+
+def _no_machinery(sent: str) -> None:
+    """Only cells' frames, and no path of this machine."""
+    assert set(re.findall(r'File "([^"]*)"', sent)) <= {"<cell>"}, sent
+    for word in ("site-packages", "interactiveshell", "run_cell_magic", sys.prefix, os.getcwd()):
+        assert word not in sent, (word, sent)
+
+
+def test_fix_after_a_syntax_error_sends_only_the_cell(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    sent = _sent_traceback(kernel, magic_gateway, "total = (1 +\nprint(total")
+    _no_machinery(sent)
+    assert "SyntaxError" in sent and "<cell>" in sent
+
+
+def test_fix_after_an_error_in_a_gemini_cell_sends_no_ipygemini_frames(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("class Broken:\n    def __repr__(self):\n        raise RuntimeError('no repr')"))
+    ok(kernel.run("broken = Broken()"))
+    sent = _sent_traceback(kernel, magic_gateway, "%%gemini -a broken\nWhat is this?")
+    _no_machinery(sent)
+    assert "AttachmentError: -a broken" in sent
+
+
+def test_fix_keeps_the_users_own_frames(kernel: KernelSession, magic_gateway: FakeGateway) -> None:
+    ok(kernel.run("def inner(x):\n    return x['missing']"))
+    sent = _sent_traceback(kernel, magic_gateway, "import json\ninner(json.loads('{}'))")
+    _no_machinery(sent)
+    assert sent.count('File "<cell>"') == 2 and "KeyError: 'missing'" in sent

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import sys
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ._traceback import user_traceback
 
 __all__ = [
     "CellLog",
@@ -28,8 +29,6 @@ CONTEXT_BUDGET = 20_000
 """Characters of cells (or variables) sent at most; the oldest cells are dropped first."""
 OUTPUT_CHARS = 500
 _SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|credential|auth|cookie|session_id", re.I)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_CELL_FILE = re.compile(r'"[^"\n]*[/\\]ipykernel_\d+[/\\]\d+\.py"')
 _HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 
 
@@ -93,17 +92,8 @@ class CellLog:
 
 
 def plain_traceback(error: BaseException) -> str:
-    """The traceback as text without ANSI colours (IPython keeps cell sources in linecache).
-
-    It starts at the first notebook cell's frame (IPython's own frames above it say nothing
-    about the error), and a cell's temporary file (``/tmp/ipykernel_123/456.py``) is shown as
-    ``<cell>``, which says more to the model and leaks no local path."""
-    tb = error.__traceback__
-    first = tb
-    while first is not None and not _CELL_FILE.search(f'"{first.tb_frame.f_code.co_filename}"'):
-        first = first.tb_next
-    text = "".join(traceback.format_exception(type(error), error, first or tb))
-    return _CELL_FILE.sub('"<cell>"', _ANSI.sub("", text))
+    """The traceback as text: only the user's frames, cells as ``<cell>`` (tools/_traceback)."""
+    return user_traceback(error)
 
 
 def mask(text: str, secret: str | None) -> str:
