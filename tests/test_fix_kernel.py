@@ -79,7 +79,9 @@ def test_fix_explain_only_proposes_no_cell(
     assert "ZeroDivisionError: division by zero" in user_text(body)
     assert "1 / 0" in user_text(body)
     assert next_input(cell) == []
-    assert "unknown option '--bogus'" in kernel.run("%gemini fix --bogus").stderr
+    assert (
+        "%gemini fix: unrecognized arguments: --bogus" in kernel.run("%gemini fix --bogus").stderr
+    )
 
 
 def test_context_sends_the_last_cells_and_says_so(
@@ -254,3 +256,37 @@ def test_fix_keeps_the_users_own_frames(kernel: KernelSession, magic_gateway: Fa
     sent = _sent_traceback(kernel, magic_gateway, "import json\ninner(json.loads('{}'))")
     _no_machinery(sent)
     assert sent.count('File "<cell>"') == 2 and "KeyError: 'missing'" in sent
+
+
+# Item 28: fix takes the cell magic's request options, refuses the others by name
+
+
+def test_fix_follows_the_cell_magics_option_table(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    kernel.run("1 / 0")
+    ok(
+        kernel.run(
+            "%gemini fix --explain -m gemini-small --max-tokens 64 -t 0.25 --top-p 0.5 "
+            "--stop END --thinking low -s 'Be brief.' --no-stream"
+        )
+    )
+    [body] = chat_bodies(magic_gateway)
+    assert body["model"] == "gemini-small" and body["max_tokens"] == 64
+    assert body["temperature"] == 0.25 and body["top_p"] == 0.5 and body["stop"] == "END"
+    assert not body.get("stream") and "thinking" in json.dumps(body)
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    shown = ok(kernel.run("import ipygemini.log as L\nprint(list(L.entries(1)['source']))"))
+    assert shown.stdout.strip() in ("['fix']", "['magic']")  # "fix" where the log knows that source
+
+
+@pytest.mark.parametrize("option", ["--each df", "-n 2", "--schema S", "-a x", "--json", "-c"])
+def test_fix_refuses_cell_options_that_do_not_apply(
+    kernel: KernelSession, magic_gateway: FakeGateway, option: str
+) -> None:
+    kernel.run("1 / 0")
+    magic_gateway.clear()
+    cell = kernel.run(f"%gemini fix {option}")
+    lines = [line for line in cell.stderr.splitlines() if "%gemini fix" in line]
+    assert len(lines) == 1 and option.split()[0] in lines[0] and "does not apply" in lines[0]
+    assert chat_bodies(magic_gateway) == []

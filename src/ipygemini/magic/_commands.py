@@ -42,7 +42,11 @@ COMMAND_TABLE = (
     Command("panel", "panel [NAME]", "open a chat panel on conversation NAME (default: 'default')"),
     Command("log", "log [-n N] [WORDS | ID]", "recent exchanges (matching WORDS), or one by ID"),
     Command("usage", "usage", "tokens and estimated cost by model"),
-    Command("fix", "fix [--explain]", "explain the last error; propose the corrected cell below"),
+    Command(
+        "fix",
+        "fix [--explain] [-m, -t, --max-tokens, …]",
+        "explain the last error; propose the corrected cell below",
+    ),
     Command("help", "help", "this list (--help: also every option of %%gemini)"),
 )
 COMMANDS = tuple(command.name for command in COMMAND_TABLE)
