@@ -183,3 +183,26 @@ def test_the_client_is_kept_until_the_settings_change(kernel: KernelSession) -> 
         assert ok(kernel.run(probe)).stdout != first
     finally:
         ok(kernel.run("%gemini config timeout=60"))
+
+
+# Item 22: %gemini --help names the cell magic %%gemini and lists every line command
+
+
+def test_help_names_the_cell_magic_and_every_line_command(kernel: KernelSession) -> None:
+    from ipygemini.magic._commands import COMMAND_TABLE
+
+    shown = ok(kernel.run("%gemini --help")).stdout
+    assert shown.startswith("usage: %%gemini [options]")
+    listed = [line for line in shown.splitlines() if line.startswith("%gemini ")]
+    assert [line.split()[1] for line in listed] == [c.name for c in COMMAND_TABLE]
+    assert {"log", "usage", "fix"} <= {c.name for c in COMMAND_TABLE}
+    assert ok(kernel.run("%gemini help")).stdout.strip() in shown  # the same table
+
+
+def test_config_shows_every_setting_once(kernel: KernelSession) -> None:
+    from ipygemini._settings import configurable_settings
+
+    shown = ok(kernel.run("%gemini config")).stdout
+    names = [line.split()[0] for line in shown.splitlines() if " = " in line]
+    assert len(names) == len(set(names))
+    assert {f.name for f in configurable_settings()} <= set(names)
