@@ -107,3 +107,30 @@ def test_offline_is_decided_by_settings(monkeypatch: pytest.MonkeyPatch) -> None
     assert chosen.offline and chosen.api_key != "a-real-key-0000"
     with pytest.raises(MissingKeyError):
         Settings.resolve({}, offline_fallback=False)
+
+
+def test_a_client_is_made_in_one_place() -> None:
+    """`ipygemini._connect` makes every front end's client; the remaining copies are in other
+    engineers' files (magic/_session.make_client, panel/_connection.make_client, batch's
+    client) and should call `connect` / `connect_async` with the settings they hold."""
+    makers = {
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if not path.relative_to(SRC).as_posix().startswith("client/")
+        and re.search(r"(?<![\w.`])(Async)?Client\(", path.read_text(encoding="utf-8"))
+    }
+    assert makers - {"magic/_session.py", "panel/_connection.py", "batch/_map.py"} == {
+        "_connect.py"
+    }
+
+
+def test_connect_takes_settings_and_how_to_wait() -> None:
+    from ipygemini import connect
+
+    waits: list[float] = []
+    with FakeGateway(api_key="the-real-key-1234") as gw:
+        settings = Settings(api_key=gw.api_key, base_url=gw.base_url, backoff=0.25)
+        with connect(settings, sleep=waits.append, max_retries=1) as client:
+            assert client.settings.max_retries == 1
+            reply = client.chat("hi [fake:status code=503 fail_times=1]")
+    assert reply.complete and len(waits) == 1  # one retry, waited through the given sleep

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._connect import connect, connect_async
 from ._errors import (
     APIStatusError,
     AttachmentError,
@@ -101,22 +102,6 @@ def __getattr__(name: str) -> Any:
 
         return ChatPanel
     raise AttributeError(f"module 'ipygemini' has no attribute {name!r}")
-
-
-def connect(**options: Any) -> Client:
-    """A `Client` for `Settings.resolve(**options)` (arguments > ``%config Gemini.*`` >
-    environment) — or, when nothing is configured (no key, no base URL), one on the built-in
-    offline gateway, announced once on stderr."""
-    from .client import Client
-
-    return Client(Settings.resolve(**options))
-
-
-def connect_async(**options: Any) -> AsyncClient:
-    """`connect` for asyncio: an `AsyncClient`, offline when nothing is configured."""
-    from .client import AsyncClient
-
-    return AsyncClient(Settings.resolve(**options))
 
 
 def _offline_address() -> tuple[str, str]:

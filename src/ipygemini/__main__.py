@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prompt = " ".join(args.prompt) or "Say hello and tell me what you can do in a notebook."
 
-    from ._settings import Settings, nothing_configured
-    from .client import Client
+    from ._connect import connect
+    from ._settings import nothing_configured
     from .gateway._offline import notice_once
     from .render import footer_bundle
     from .render._terminal import TerminalStream
@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.offline or nothing_configured({}):
                 notice_once("cli")  # before Settings starts the gateway: the advice for a shell
-            settings = Settings.resolve({}, offline=args.offline or None, model=args.model)
-            client = stack.enter_context(Client(settings))
+            client = stack.enter_context(
+                connect(config={}, offline=args.offline or None, model=args.model)
+            )
+            settings = client.settings
             stream = client.stream(prompt, thinking=args.thinking)
             with stream:
                 for event in stream:
