@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._traceback import user_traceback
-
 __all__ = [
     "CellLog",
     "CellRecord",
@@ -93,6 +91,8 @@ class CellLog:
 
 def plain_traceback(error: BaseException) -> str:
     """The traceback as text: only the user's frames, cells as ``<cell>`` (tools/_traceback)."""
+    from ._traceback import user_traceback
+
     return user_traceback(error)
 
 
