@@ -27,6 +27,8 @@ CONTEXT_BUDGET = 20_000
 """Characters of cells (or variables) sent at most; the oldest cells are dropped first."""
 OUTPUT_CHARS = 500
 _SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|credential|auth|cookie|session_id", re.I)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CELL_FILE = re.compile(r'"[^"\n]*[/\\]ipykernel_\d+[/\\]\d+\.py"')
 _HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 
 
