@@ -4,10 +4,16 @@ opens the quickstart, and the tutorials' own README counts and numbers them righ
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import signal
+import subprocess
 import sys
+import threading
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -54,3 +60,41 @@ def test_the_tutorials_readme_counts_and_numbers_them() -> None:
         title = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
         number = int(path.name.split("-")[0])
         assert title.startswith(f"# {number}. "), f"{path.name}'s title lacks its number"
+
+
+def test_jupyter_prints_the_quickstarts_url(tmp_path: Path) -> None:
+    """README's own command (its Jupyter options), started for real: the address Jupyter prints
+    (what a user without a display copies) opens the quickstart, not the Launcher."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "jupyter lab" in line)
+    options = shlex.split(command.split("jupyter lab", 1)[1])
+    env = {
+        **os.environ,
+        **{name: str(tmp_path / name) for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR")},
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+    }
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", *options, "--no-browser", "--port=0",
+         "--ip=127.0.0.1", "--LabApp.news_url=None"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    watchdog = threading.Timer(120, lambda: os.killpg(lab.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        assert lab.stdout is not None
+        url = next(
+            (
+                m.group(0)
+                for line in lab.stdout
+                if (m := re.search(r"http://127\.0\.0\.1:\d+/\S+", line))
+            ),
+            None,
+        )
+    finally:
+        watchdog.cancel()
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(30)
+    assert url is not None, "jupyter lab printed no address"
+    assert urlsplit(url).path == "/lab/tree/notebooks/01-quickstart.ipynb", url
