@@ -99,10 +99,10 @@ def plain_traceback(error: BaseException) -> str:
 
 
 def mask(text: str, secret: str | None) -> str:
-    """`text` with `secret` (the API key) replaced by ``…abcd``."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "…" + secret[-4:])
-    return text
+    """`text` with `secret` (the API key) replaced by ``…abcd`` (the one rule: _masking)."""
+    from .._masking import mask_secret
+
+    return mask_secret(text, secret)
 
 
 def cells_context(
