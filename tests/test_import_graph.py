@@ -229,6 +229,39 @@ def test_no_private_name_imported_across_packages() -> None:
     )
 
 
+# Arrows the issue names (DESIGN.md): these must never point up.
+DOWNWARD_ONLY = {
+    ("ipygemini.render", "ipygemini.client"),  # render shows events; it knows no client
+    ("ipygemini.log", "ipygemini.client"),  # the log stores what it is given
+    ("ipygemini._settings", "ipygemini.gateway"),  # Settings decides offline, knows no gateway
+}
+ALLOWED_UPWARD: set[tuple[str, str]] = {
+    # the `magic` engineer's render/_live.py takes ReplyAssembler; Reply replays its own events
+    ("ipygemini.render._live", "ipygemini.client"),
+}
+
+
+def upward_imports(root: Path) -> set[tuple[str, str]]:
+    """(importing module, package) for each import against `DOWNWARD_ONLY`'s arrows."""
+    found: set[tuple[str, str]] = set()
+    for edge in imports(root):
+        for importer, package in DOWNWARD_ONLY:
+            within = edge.importer == importer or edge.importer.startswith(importer + ".")
+            if within and (edge.source == package or edge.source.startswith(package + ".")):
+                found.add((edge.importer, package))
+    return found
+
+
+def test_the_named_arrows_point_down() -> None:
+    found = upward_imports(PACKAGE_ROOT)
+    assert not found - ALLOWED_UPWARD, (
+        f"imports against the arrows: {sorted(found - ALLOWED_UPWARD)}"
+    )
+    assert not ALLOWED_UPWARD - found, (
+        f"fixed: remove from ALLOWED_UPWARD: {ALLOWED_UPWARD - found}"
+    )
+
+
 # The rules fail where they should: tiny synthetic packages
 
 
@@ -299,3 +332,19 @@ def test_a_private_name_across_packages_is_found(tmp_path: Path) -> None:
         ("pkg._settings", "pkg.gateway._offline", "_offline"),
         ("pkg.tools._f", "pkg.gateway._impl", "_start"),
     }
+
+
+def test_an_upward_arrow_is_found(tmp_path: Path) -> None:
+    package = tmp_path / "ipygemini"
+    files = {
+        "__init__.py": "",
+        "_settings.py": "def resolve():\n    from .gateway import start\n",
+        "gateway/__init__.py": "def start():\n    pass\n",
+        "client/__init__.py": "",
+        "render/__init__.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from ..client import Reply\n",
+    }
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text, encoding="utf-8")
+    assert upward_imports(package) == {("ipygemini._settings", "ipygemini.gateway")}

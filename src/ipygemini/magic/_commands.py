@@ -207,7 +207,7 @@ class LineCommands:
             )
         import getpass
 
-        from .._settings import mask_key
+        from .._masking import mask_key
 
         try:
             key = getpass.getpass("Gemini API key (not echoed, kept in memory only): ")
