@@ -599,7 +599,7 @@ def test_config_shows_masked_key_and_sets_values(
     assert last_body(magic_gateway)["model"] == "gemini-2.5-flash"
     for bad, words in [
         ("colour=red", "unknown setting 'colour'"),
-        ("timeout=-1", "timeout must be > 0"),
+        ("timeout=-1", "timeout must be a number of seconds > 0"),
         ("format=html", "format"),
         ("api_key=abc", "not a setting"),
         ("model", "write KEY=VALUE"),
