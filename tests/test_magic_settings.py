@@ -206,3 +206,41 @@ def test_config_shows_every_setting_once(kernel: KernelSession) -> None:
     names = [line.split()[0] for line in shown.splitlines() if " = " in line]
     assert len(names) == len(set(names))
     assert {f.name for f in configurable_settings()} <= set(names)
+
+
+# Item 29: %gemini config shows what a gateway taught the client (kept per base URL)
+
+
+def test_a_lesson_reads_as_one_line() -> None:
+    from ipygemini.magic._commands import lesson_text
+
+    facts = {
+        "kind": "litellm",
+        "json_schema_refused": True,
+        "levels": {"gemini-3-flash": ["high", "low"]},
+    }
+    assert lesson_text(facts) == (
+        "a litellm gateway; refuses json_schema (schemas go as json_object); "
+        "gemini-3-flash thinks at high, low"
+    )
+    assert lesson_text({"kind": None, "json_schema_refused": False, "levels": {}}) == ""
+
+
+def test_config_shows_what_the_gateway_taught(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    pytest.importorskip("ipygemini.log._gateways")  # the `policy` work keeps the lessons
+    teach = (
+        "from ipygemini.log import _gateways as G\n"
+        f"G.remember({magic_gateway.base_url!r}, {{'kind': 'litellm', 'json_schema_refused': "
+        "True, 'levels': {'gemini-3-flash': ['high', 'low']}}, persist=False)"
+    )
+    ok(kernel.run(teach))
+    try:
+        shown = ok(kernel.run("%gemini config")).stdout
+    finally:
+        ok(kernel.run(f"G.forget({magic_gateway.base_url!r})"))
+    [line] = [line for line in shown.splitlines() if line.startswith("learned ")]
+    assert "a litellm gateway; refuses json_schema" in line
+    assert "gemini-3-flash thinks at high, low" in line and "kept per base URL" in line
+    assert "learned " not in ok(kernel.run("%gemini config")).stdout  # forgotten: no row

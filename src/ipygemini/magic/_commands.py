@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from .._settings import Settings
     from ._session import Session
 
-__all__ = ["COMMANDS", "COMMAND_TABLE", "Command", "LineCommands", "command_list"]
+__all__ = [
+    "COMMANDS",
+    "COMMAND_TABLE",
+    "Command",
+    "LineCommands",
+    "command_list",
+    "gateway_lesson",
+    "lesson_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,28 @@ COMMANDS = tuple(command.name for command in COMMAND_TABLE)
 def command_list() -> str:
     """The commands in one line, as README.md writes them: ``models | config [KEY=VALUE] | …``."""
     return " | ".join(command.usage for command in COMMAND_TABLE)
+
+
+def lesson_text(facts: Mapping[str, Any]) -> str:
+    """What a gateway taught (a `log._gateways.learned` row), in one line; "" for nothing."""
+    parts = []
+    if facts.get("kind"):
+        parts.append(f"a {facts['kind']} gateway")
+    if facts.get("json_schema_refused"):
+        parts.append("refuses json_schema (schemas go as json_object)")
+    for model, levels in sorted((facts.get("levels") or {}).items()):
+        parts.append(f"{model} thinks at {', '.join(levels)}")
+    return "; ".join(parts)
+
+
+def gateway_lesson(base_url: str) -> str:
+    """What the gateway at `base_url` taught the client (item 29), or "" for nothing."""
+    try:  # log/_gateways.py comes with the `policy` work
+        from ..log._gateways import learned  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return ""
+    rows: list[Mapping[str, Any]] = learned(base_url)
+    return "; ".join(text for text in map(lesson_text, rows) if text)
 
 
 def open_panel(settings: Settings, conversation: Conversation) -> Any:
@@ -165,6 +195,9 @@ class LineCommands:
             value = getattr(settings, name, getattr(session.config, name))
             note = "picked per gateway" if name == "thinking_style" and value is None else ""
             rows.append((name, repr(value), note))
+        lesson = gateway_lesson(settings.base_url)
+        if lesson:
+            rows.append(("learned", lesson, "from this gateway, kept per base URL"))
         width = max(len(r[0]) for r in rows)
         return [f"{a:<{width}} = {b}" + (f"  ({c})" if c else "") for a, b, c in rows]
 
