@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +83,7 @@ def gateway_lesson(base_url: str) -> str:
         from ..log._gateways import learned  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return ""
-    rows: list[Mapping[str, Any]] = learned(base_url)
+    rows: Sequence[Mapping[str, Any]] = learned(base_url)
     return "; ".join(text for text in map(lesson_text, rows) if text)
 
 
