@@ -132,7 +132,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=2000)
     parser.add_argument("--big", type=int, default=20000, help="a longer answer (0: skip)")
-    parser.add_argument("--quick", action="store_true", help="a small run (CI): 1,000 chunks, no long answer")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run (CI): 1,000 chunks, no long answer"
+    )
     args = parser.parse_args()
     if args.quick:
         args.chunks, args.big = min(args.chunks, 1000), 0
