@@ -22,6 +22,10 @@ from ._rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_qu
 __all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
 
 BUSY_TIMEOUT_MS = 5000
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+"""The log holds prompts, system prompts and notebook context: only its owner may read it."""
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def default_home() -> Path:
@@ -70,7 +74,7 @@ class ExchangeLog:
                 return self._connection
             self._connection.close()  # the file was deleted: start a new log
             self._connection = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         connection = sqlite3.connect(
             self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
         )
@@ -90,8 +94,26 @@ class ExchangeLog:
         except BaseException:
             connection.close()
             raise
+        self._make_private()  # the -wal and -shm files exist now
         self._connection = connection
         return connection
+
+    def _make_private(self) -> None:
+        """The folder 0700, the database and its -wal/-shm files 0600, also when they already
+        exist with wider modes (a log made by an older release, or under a loose umask).
+
+        The database is created here with 0600 before SQLite opens it: SQLite gives its -wal
+        and -shm files the database's own mode. A file this user does not own is left as it
+        is (chmod would fail); the log still works.
+        """
+        folder = self.path.parent
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        if sys.platform == "win32":  # modes mean little there; the profile folder is private
+            return
+        _narrow(folder, PRIVATE_DIR_MODE)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in SIDE_FILES)):
+            _narrow(path, PRIVATE_FILE_MODE)
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
         """WAL mode, the schema (created or checked), full-text search where SQLite has it."""
@@ -268,6 +290,16 @@ class ExchangeLog:
 
     def __repr__(self) -> str:
         return f"ExchangeLog({str(self.path)!r})"
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """Take away every permission bit of `path` outside `mode` (a missing path is fine)."""
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            path.chmod(current & mode)
+    except OSError:
+        pass
 
 
 class _released:
