@@ -188,3 +188,14 @@ def test_the_panel_logs_its_exchanges_as_panel(kernel: KernelSession, home: Path
         "From the panel",
     )
     assert last["status"] == "complete"
+
+
+def test_log_search_words_are_words_and_blank_is_no_search(kernel: KernelSession) -> None:
+    ok(kernel.run("%%gemini\nWhat is 6 * 7, asterisk included?"))
+    starred = ok(kernel.run("%gemini log '*'"))
+    text = starred.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    assert "6 * 7" in text and starred.stderr == ""
+    blank = ok(kernel.run("%gemini log -n 2 '   '"))
+    text = blank.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    assert "6 * 7" in text and text.count("\n") == 2  # the newest two, as with no search
+    assert "could not" not in blank.stderr and "fts5" not in blank.stderr

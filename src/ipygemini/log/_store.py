@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from ._exchange import Exchange
-from ._rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_query, row_of
+from ._rows import (
+    COLUMNS,
+    FTS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Entry,
+    entry_of,
+    fts_query,
+    indexed,
+    like_pattern,
+    row_of,
+    search_words,
+)
 
 __all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
 
@@ -111,7 +123,11 @@ class ExchangeLog:
         if sys.platform == "win32":  # modes mean little there; the profile folder is private
             return
         _narrow(folder, PRIVATE_DIR_MODE)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+        try:  # never open an existing database: closing any descriptor of it would drop the
+            # POSIX locks of this process's SQLite connections to it
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            pass
         for path in (self.path, *(self.path.with_name(self.path.name + s) for s in SIDE_FILES)):
             _narrow(path, PRIVATE_FILE_MODE)
 
@@ -154,9 +170,13 @@ class ExchangeLog:
         reason = str(exc) or type(exc).__name__
         if reason != self._warned:
             self._warned = reason
+            after = (
+                "the answer is still shown, and logging resumes when the database can be written"
+                if doing == "write to"
+                else "nothing could be read from it this time"
+            )
             print(
-                f"ipygemini: could not {doing} the log {self.path} ({reason}); the answer is "
-                "still shown, and logging resumes when the database can be written.",
+                f"ipygemini: could not {doing} the log {self.path} ({reason}); {after}.",
                 file=sys.stderr,
             )
         if self._connection is not None:  # a fresh connection next time (the file may be back)
@@ -215,23 +235,36 @@ class ExchangeLog:
                 return []
 
     def entries(self, n: int = 20, search: str | None = None) -> list[Entry]:
-        """The newest `n` exchanges (newest first), those matching `search` when given."""
-        if not search:
-            rows = self._query(f"SELECT id, {COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n])
-        elif self._fts_ready():
-            rows = self._query(  # FTS5 walks its matches newest first and stops at n
-                f"SELECT id, {COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
-                "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
-                "ORDER BY id DESC",
-                [fts_query(search), n],
+        """The newest `n` exchanges (newest first); with `search`, those whose prompt or answer
+        has every word of it (a search of whitespace alone is no search).
+
+        Words are words whatever their characters: a word FTS5 indexes is looked up in the
+        index; a word of punctuation alone (``*``, ``-``, ``"``), which the index cannot hold,
+        is looked for as text, and the LIKE fallback looks for every word as text. So both
+        paths find the same exchanges for such words, and no user text is query syntax.
+        """
+        words = search_words(search)
+        select = f"SELECT id, {COLUMNS} FROM exchanges"
+        if not words:
+            rows = self._query(f"{select} ORDER BY id DESC LIMIT ?", [n])
+            return [entry_of(row, []) for row in rows]
+        fts = self._fts_ready()
+        as_text = [w for w in words if not (fts and indexed(w))]
+        conditions = ["(prompt LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\')"] * len(as_text)
+        params: list[Any] = [p for w in as_text for p in (like_pattern(w), like_pattern(w))]
+        query = fts_query(words) if fts else ""
+        if query and not as_text:  # FTS5 walks its matches newest first and stops at n
+            conditions.append(
+                "id IN (SELECT rowid FROM exchanges_fts WHERE exchanges_fts MATCH ? "
+                "ORDER BY rowid DESC LIMIT ?)"
             )
-        else:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._query(
-                f"SELECT id, {COLUMNS} FROM exchanges WHERE prompt LIKE ? ESCAPE '\\' "
-                "OR answer LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
-                [like, like, n],
-            )
+            params += [query, n]
+        elif query:
+            conditions.append("id IN (SELECT rowid FROM exchanges_fts WHERE exchanges_fts MATCH ?)")
+            params.append(query)
+        rows = self._query(
+            f"{select} WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT ?", [*params, n]
+        )
         return [entry_of(row, []) for row in rows]
 
     def _fts_ready(self) -> bool:

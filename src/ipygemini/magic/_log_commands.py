@@ -74,12 +74,17 @@ def _status(entry: Entry) -> str:
     return "cached" if entry.from_cache else entry.status
 
 
-def log_command(rest: list[str]) -> Shown | None:
-    """``%gemini log [-n N] [SEARCH]`` (a table) or ``%gemini log ID`` (one exchange)."""
+def log_command(rest: list[str] | str) -> Shown | None:
+    """``%gemini log [-n N] [SEARCH]`` (a table) or ``%gemini log ID`` (one exchange).
+
+    `rest` is what follows ``log``: best the line's text as typed (a str), split here at
+    whitespace only, so ``%gemini log don't`` searches for "don't" (quotes, ``*``, ``-`` are
+    parts of words, never syntax); a list of already split arguments is taken too.
+    """
     from ..log._recording import exchange_log
 
     n, words = 20, []
-    items = iter(rest)
+    items = iter(rest.split() if isinstance(rest, str) else rest)
     for item in items:
         if item == "-n":
             value = next(items, None)
@@ -88,11 +93,12 @@ def log_command(rest: list[str]) -> Shown | None:
             n = int(value)
         else:
             words.append(item)
+    words = [w for w in words if w.strip()]  # a quoted blank is no word
     log = exchange_log()
     if len(words) == 1 and words[0].isdigit():
         show_entry(int(words[0]))
         return None
-    search = " ".join(words) or None
+    search = " ".join(words) or None  # the log splits it into words again, at whitespace
     found = log.entries(n, search)
     if not found:
         where = f" matching {search!r}" if search else ""
