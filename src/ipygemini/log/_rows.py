@@ -11,6 +11,7 @@ from typing import Any
 from ._exchange import Exchange
 
 __all__ = [
+    "ANSWERED",
     "COLUMNS",
     "FTS",
     "SCHEMA",
@@ -31,6 +32,12 @@ COLUMNS = (
     "attachments, options, answer, reasoning, input_tokens, output_tokens, reasoning_tokens, "
     "cached_tokens, finish_reason, status, error, from_cache, cache_key"
 )
+
+ANSWERED = (
+    "(status IN ('complete', 'truncated') "
+    "OR (status = 'interrupted' AND (answer != '' OR reasoning != '')))"
+)
+"""SQL: the row is an answer usage counts (as `_exchange.answered` decides for a reply)."""
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS exchanges (

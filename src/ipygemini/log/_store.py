@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._exchange import Exchange
+from ._exchange import OFFLINE_HOST, Exchange
 from ._rows import (
+    ANSWERED,
     COLUMNS,
     FTS,
     SCHEMA,
@@ -297,22 +298,34 @@ class ExchangeLog:
         return self.get(int(rows[0]["id"])) if rows else None
 
     def usage(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Tokens and answers by model (since the epoch time `since`, when given)."""
+        """Answers and tokens by model (since the epoch time `since`, when given), the offline
+        gateway's apart (``offline``: they are free).
+
+        `answers` counts answered exchanges only (see `answered`): not failures, nor a stop
+        before anything arrived, nor replays from the cache (which cost nothing and count
+        nothing). Tokens are summed over every request that reached the gateway and reported
+        usage, since that is what was billed.
+        """
         rows = self._query(
-            "SELECT model, COUNT(*) AS answers, SUM(from_cache) AS cached_answers, "
+            "SELECT model, host = ? AS offline, "
+            f"TOTAL({ANSWERED}) AS answers, "
             "TOTAL(input_tokens) AS input, TOTAL(output_tokens) AS output, "
             "TOTAL(reasoning_tokens) AS reasoning, TOTAL(cached_tokens) AS cached "
-            "FROM exchanges WHERE started >= ? AND from_cache = 0 GROUP BY model ORDER BY model",
-            [since or 0.0],
+            "FROM exchanges WHERE started >= ? AND from_cache = 0 "
+            "GROUP BY model, host = ? "
+            "HAVING answers > 0 OR input > 0 OR output > 0 "
+            "ORDER BY model, offline",
+            [OFFLINE_HOST, since or 0.0, OFFLINE_HOST],
         )
         return [
             {
                 "model": r["model"],
-                "answers": r["answers"],
+                "answers": int(r["answers"]),
                 "input": int(r["input"]),
                 "output": int(r["output"]),
                 "reasoning": int(r["reasoning"]),
                 "cached": int(r["cached"]),
+                "offline": bool(r["offline"]),
             }
             for r in rows
         ]
