@@ -108,3 +108,14 @@ def test_the_log_command_takes_the_line_as_typed(
     assert log_command(["   "]) is not None
     nothing = log_command("*  plain")
     assert nothing is not None and nothing.text.startswith("No exchanges matching")
+
+
+def test_a_failed_read_says_read_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "log.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    assert ExchangeLog(path).entries(5, "anything") == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not read the log" in err
+    assert "logging resumes" not in err and "answer is still shown" not in err
