@@ -32,6 +32,7 @@ SECRETS: dict[str, Any] = {
     "hex_key": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "run_id": "123e4567-e89b-12d3-a456-426614174000",
     "bearer_line": "Authorization: Bearer abc.DEF-123_456~xyz",
+    "signed_url": "https://storage.example.com/file.csv?expires=1700000000&signature=abcdef0123",
     "creds": ("analyst", "hunter2"),
     "passphrase": "correct horse battery staple",
     "headers": {"Accept": "text/x-distinct", "Authorization": "Bearer t0k3n-Abc123xyz"},

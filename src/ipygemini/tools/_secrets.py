@@ -32,6 +32,8 @@ _SHAPES = re.compile(
             r"[a-z][a-z0-9+.\-]*://[^\s/@:]*:[^\s/@]+@",  # scheme://user:password@host
             r"[a-z][a-z0-9+.\-]*://[^\s/@:]{16,}@",  # scheme://token@host
             r"\b(?:bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=\-]{8,}",  # Authorization
+            r"[?&](?:api_?key|key|token|access_token|secret|password|passwd|sig|signature)"
+            r"=[^&#\s]{6,}",  # a credential in a URL's query
             r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",  # GitHub
             r"\bglpat-[A-Za-z0-9_\-]{16,}",  # GitLab
             r"\bsk-(?:proj-|ant-|live_|test_)?[A-Za-z0-9_\-]{16,}",  # OpenAI, Anthropic, ...
