@@ -87,3 +87,28 @@ def test_reading_alone_makes_the_files_private_too(tmp_path: Path) -> None:
     path.chmod(0o666)
     assert ExchangeLog(path).entries()[0].prompt == "private prompt"
     assert mode(folder) == 0o700 and mode(path) == 0o600
+
+
+def test_making_files_private_keeps_this_process_s_locks(tmp_path: Path) -> None:
+    """Opening and closing a descriptor of the database outside SQLite drops this process's
+    POSIX locks on it; another process closing its connection would then take the WAL away
+    (and the next answers with it). Writes after another process's read must all be there."""
+    import subprocess
+
+    path = tmp_path / "log.sqlite3"
+    log = ExchangeLog(path)
+    written(log, "before the reader")
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('SELECT COUNT(*) FROM exchanges').fetchone()[0]); c.close()"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", reader, str(path)], capture_output=True, text=True
+    )
+    assert first.stdout.strip() == "1"
+    written(log, "after the reader")
+    second = subprocess.run(
+        [sys.executable, "-c", reader, str(path)], capture_output=True, text=True
+    )
+    assert second.stdout.strip() == "2"
+    log.close()
