@@ -214,7 +214,7 @@ def logged(home: Path, prompt: str, reply: Any, *, model: str, offline: bool = F
                 base_url="http://127.0.0.1:9/v1",
                 started=__import__("time").time(),
                 duration=0.5,
-                offline=offline,
+                **({"offline": True} if offline else {}),
             )
         )
     finally:
@@ -223,9 +223,14 @@ def logged(home: Path, prompt: str, reply: Any, *, model: str, offline: bool = F
     return entry_id
 
 
-def test_usage_counts_answers_only_and_offline_answers_are_free(
-    kernel: KernelSession, home: Path
-) -> None:
+def usage_all_time(kernel: KernelSession) -> list[str]:
+    text = ok(kernel.run("%gemini usage")).of_type("execute_result")[0]["content"]["data"][
+        "text/plain"
+    ]
+    return text.split("All time (log)")[1].splitlines()
+
+
+def test_usage_counts_answered_exchanges_only(kernel: KernelSession, home: Path) -> None:
     from ipygemini._errors import GeminiError
     from ipygemini._types import Choice, Reply, Usage
 
@@ -233,6 +238,13 @@ def test_usage_counts_answers_only_and_offline_answers_are_free(
     logged(home, "answered", Reply([Choice(text="yes")], Usage(10, 5, 15)), model=model)
     logged(home, "failed", Reply(error=GeminiError("HTTP 500")), model=model)
     logged(home, "stopped", Reply(interrupted=True), model=model)
+    probe = next(x for x in usage_all_time(kernel) if x.startswith(model)).split()
+    assert probe[1:4] == ["1", "10", "5"]  # one answer; the failure and the early stop are not
+
+
+def test_offline_answers_are_free_in_usage(kernel: KernelSession, home: Path) -> None:
+    from ipygemini._types import Choice, Reply, Usage
+
     for _ in range(2):
         logged(
             home,
@@ -241,14 +253,10 @@ def test_usage_counts_answers_only_and_offline_answers_are_free(
             model="gemini-2.5-pro",
             offline=True,
         )
-    text = ok(kernel.run("%gemini usage")).of_type("execute_result")[0]["content"]["data"][
-        "text/plain"
-    ]
-    all_time = text.split("All time (log)")[1]
-    probe = next(x for x in all_time.splitlines() if x.startswith(model)).split()
-    assert probe[1:4] == ["1", "10", "5"]  # one answer; the failure and the early stop are not
-    free = next(x for x in all_time.splitlines() if x.startswith("gemini-2.5-pro (offline)"))
-    assert free.split()[-1] == "free" and "$" not in free
+    lines = usage_all_time(kernel)
+    free = next(x for x in lines if x.startswith("gemini-2.5-pro (offline)"))
+    assert free.split()[-1] == "free" and free.split()[2:5] == ["2", "2,000", "2,000"]
+    assert not any(x.startswith("gemini-2.5-pro ") and "$" in x for x in lines)
 
 
 def test_log_id_says_not_reported_for_missing_usage(kernel: KernelSession, home: Path) -> None:
