@@ -188,3 +188,81 @@ def test_the_panel_logs_its_exchanges_as_panel(kernel: KernelSession, home: Path
         "From the panel",
     )
     assert last["status"] == "complete"
+
+
+def test_log_search_words_are_words_and_blank_is_no_search(kernel: KernelSession) -> None:
+    ok(kernel.run("%%gemini\nWhat is 6 * 7, asterisk included?"))
+    starred = ok(kernel.run("%gemini log '*'"))
+    text = starred.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    assert "6 * 7" in text and starred.stderr == ""
+    blank = ok(kernel.run("%gemini log -n 2 '   '"))
+    text = blank.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    assert "6 * 7" in text and text.count("\n") == 2  # the newest two, as with no search
+    assert "could not" not in blank.stderr and "fts5" not in blank.stderr
+
+
+def logged(home: Path, prompt: str, reply: Any, *, model: str, offline: bool = False) -> int:
+    from ipygemini.log import ExchangeLog, exchange_from
+
+    log = ExchangeLog(home / "log.sqlite3")
+    try:
+        entry_id = log.record(
+            exchange_from(
+                {"model": model, "messages": [{"role": "user", "content": prompt}]},
+                reply,
+                source="client",
+                base_url="http://127.0.0.1:9/v1",
+                started=__import__("time").time(),
+                duration=0.5,
+                **({"offline": True} if offline else {}),
+            )
+        )
+    finally:
+        log.close()
+    assert entry_id is not None
+    return entry_id
+
+
+def usage_all_time(kernel: KernelSession) -> list[str]:
+    text = ok(kernel.run("%gemini usage")).of_type("execute_result")[0]["content"]["data"][
+        "text/plain"
+    ]
+    return text.split("All time (log)")[1].splitlines()
+
+
+def test_usage_counts_answered_exchanges_only(kernel: KernelSession, home: Path) -> None:
+    from ipygemini._errors import GeminiError
+    from ipygemini._types import Choice, Reply, Usage
+
+    model = "usage-probe-model"
+    logged(home, "answered", Reply([Choice(text="yes")], Usage(10, 5, 15)), model=model)
+    logged(home, "failed", Reply(error=GeminiError("HTTP 500")), model=model)
+    logged(home, "stopped", Reply(interrupted=True), model=model)
+    probe = next(x for x in usage_all_time(kernel) if x.startswith(model)).split()
+    assert probe[1:4] == ["1", "10", "5"]  # one answer; the failure and the early stop are not
+
+
+def test_offline_answers_are_free_in_usage(kernel: KernelSession, home: Path) -> None:
+    from ipygemini._types import Choice, Reply, Usage
+
+    for _ in range(2):
+        logged(
+            home,
+            "canned",
+            Reply([Choice(text="offline")], Usage(1000, 1000, 2000)),
+            model="gemini-2.5-pro",
+            offline=True,
+        )
+    lines = usage_all_time(kernel)
+    free = next(x for x in lines if x.startswith("gemini-2.5-pro (offline)"))
+    assert free.split()[-1] == "free" and free.split()[2:5] == ["2", "2,000", "2,000"]
+    assert not any(x.startswith("gemini-2.5-pro ") and "$" in x for x in lines)
+
+
+def test_log_id_says_not_reported_for_missing_usage(kernel: KernelSession, home: Path) -> None:
+    from ipygemini._types import Choice, Reply
+
+    entry_id = logged(home, "no usage here", Reply([Choice(text="ok")]), model="m")
+    shown = displays(ok(kernel.run(f"%gemini log {entry_id}")))[0]
+    assert "tokens in/out: not reported" in shown["text/plain"]
+    assert "None" not in shown["text/plain"] and "None" not in shown["text/html"]

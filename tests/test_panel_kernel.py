@@ -361,6 +361,31 @@ def test_bad_input_is_a_note_and_the_text_is_kept(kernel: Kernel, fresh: FakeGat
     assert kernel.eval("panel.last_reply.status") == "complete"
 
 
+def test_a_dropped_image_pillow_cannot_decode_is_one_line_and_skipped(
+    kernel: Kernel, fresh: FakeGateway
+) -> None:
+    png = tiny_png()
+    huge = png[:16] + b"\x7f" * 8 + png[24:]  # an IHDR claiming 2 billion pixels a side
+    kernel.run(
+        f"""
+        panel = watch(ChatPanel(load_models=False))
+        page(panel, type="file", name="broken.gif", buffers=[b"GIF89a" + bytes(range(200))])
+        page(panel, type="file", name="huge.png", buffers=[{huge!r}])
+        page(panel, type="file", name="fine.png", buffers=[{png!r}])
+        """
+    )
+    found = kernel.eval("notes(panel)")
+    assert len(found) == 2 and all("\n" not in note for note in found)
+    assert found[0].startswith("cannot attach broken.gif: it could not be read as an image")
+    assert found[1].startswith("cannot attach huge.png")
+    (attached,) = kernel.eval("panel.pending_labels")
+    assert "fine.png" in attached  # the good one was attached, the broken ones skipped
+    kernel.run("reply = await panel.send('what is in it?')")
+    body = chat_bodies(fresh)[-1]
+    parts = body["messages"][-1]["content"]
+    assert [p["type"] for p in parts].count("image_url") == 1
+
+
 def test_a_missing_key_is_a_note_until_one_is_set(kernel: Kernel, fresh: FakeGateway) -> None:
     kernel.run(
         """

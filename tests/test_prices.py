@@ -51,3 +51,13 @@ def test_overrides_win_and_bad_ones_say_what_to_write() -> None:
     assert price_for("my-model", {"my-model": Price(3, 4)}) == Price(3, 4)
     with pytest.raises(ValueError, match="dollars per million tokens"):
         price_for("x", {"x": {"inputs": 1}})
+
+
+def test_offline_answers_are_free_whatever_the_model() -> None:
+    from ipygemini._types import Usage
+    from ipygemini.log._prices import FREE, answer_cost, price_for
+
+    assert price_for("gemini-2.5-pro", offline=True) is FREE
+    assert price_for("gemini-2.5-pro") is not FREE
+    assert answer_cost("gemini-2.5-pro", Usage(1000, 1000, 2000), offline=True) == 0
+    assert answer_cost("gemini-2.5-pro", Usage(1000, 1000, 2000)) > 0  # type: ignore[operator]

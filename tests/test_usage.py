@@ -23,6 +23,7 @@ def test_tally_adds_by_model() -> None:
             "output": 5,
             "reasoning": 2,
             "cached": 4,
+            "offline": False,
         },
         {
             "model": "my-local-model",
@@ -31,6 +32,7 @@ def test_tally_adds_by_model() -> None:
             "output": 3,
             "reasoning": 0,
             "cached": 0,
+            "offline": False,
         },
     ]
     tally.clear()

@@ -11,14 +11,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ._exchange import Exchange, attachment_metadata, cache_key, exchange_from
+from ._exchange import (
+    OFFLINE_HOST,
+    SOURCES,
+    Exchange,
+    answered,
+    attachment_metadata,
+    cache_key,
+    exchange_from,
+)
 from ._store import SCHEMA_VERSION, Entry, ExchangeLog, default_home, default_path
 
 __all__ = [
+    "OFFLINE_HOST",
     "SCHEMA_VERSION",
+    "SOURCES",
     "Entry",
     "Exchange",
     "ExchangeLog",
+    "answered",
     "attachment_metadata",
     "cache_key",
     "default_home",
@@ -67,7 +78,9 @@ def get(entry_id: int) -> Entry | None:
 
 
 def usage(since: float | None = None) -> list[dict[str, Any]]:
-    """Tokens by model from the log (answers replayed from the cache count nothing), since
-    the Unix time `since` when given; `ipygemini.log._usage.usage_rows` adds the cost."""
+    """Answers and tokens by model from the log, since the Unix time `since` when given: only
+    answered requests count as answers, replays from the cache count nothing, and the offline
+    gateway's answers are rows of their own (``offline: True``, free);
+    `ipygemini.log._usage.usage_rows` adds the cost."""
     result: list[dict[str, Any]] = _log().usage(since)
     return result

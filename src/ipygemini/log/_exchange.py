@@ -21,7 +21,22 @@ from ._prices import billed_output
 if TYPE_CHECKING:
     from .._types import Reply
 
-__all__ = ["Exchange", "attachment_metadata", "cache_key", "exchange_from"]
+__all__ = [
+    "OFFLINE_HOST",
+    "SOURCES",
+    "Exchange",
+    "answered",
+    "attachment_metadata",
+    "cache_key",
+    "exchange_from",
+]
+
+SOURCES = ("client", "magic", "panel", "batch", "fix")
+"""Who asked: the front ends' tags in the log's ``source`` column (``fix``: ``%gemini fix``)."""
+
+OFFLINE_HOST = "offline"
+"""The ``host`` of every exchange the built-in offline gateway answered (whatever port it
+had): how the log knows an answer was free, and a key that survives a kernel restart."""
 
 _NOT_OPTIONS = frozenset({"model", "messages", "stream", "stream_options"})
 
@@ -142,6 +157,14 @@ def cache_key(body: Mapping[str, Any], base_url: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def answered(reply: Reply) -> bool:
+    """Whether `reply` is an answer usage counts: complete or cut off at max_tokens, or stopped
+    with something already shown; not a failure, nor a stop before anything arrived."""
+    if reply.status in ("complete", "truncated"):
+        return True
+    return reply.status == "interrupted" and bool(reply.text or reply.reasoning or reply.images)
+
+
 def exchange_from(
     body: Mapping[str, Any],
     reply: Reply,
@@ -152,8 +175,12 @@ def exchange_from(
     duration: float,
     conversation: str | None = None,
     from_cache: bool = False,
+    offline: bool = False,
 ) -> Exchange:
-    """The log entry for `body` (the request as sent) and the `reply` it got."""
+    """The log entry for `body` (the request as sent) and the `reply` it got; `offline`: the
+    built-in offline gateway answered (``Settings.offline``), logged with host ``offline``."""
+    if offline:
+        base_url = OFFLINE_HOST
     messages = [dict(m) for m in body.get("messages", []) if isinstance(m, Mapping)]
     system = next(
         (message_text(m.get("content")) for m in messages if m.get("role") == "system"), None
@@ -163,7 +190,7 @@ def exchange_from(
     return Exchange(
         source=source,
         model=str(reply.model or body.get("model") or ""),
-        host=urlsplit(base_url).netloc,
+        host=OFFLINE_HOST if offline else urlsplit(base_url).netloc.rpartition("@")[2],
         messages=[
             {"role": m.get("role"), "content": message_text(m.get("content"))} for m in messages
         ],

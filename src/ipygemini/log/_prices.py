@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "FREE",
     "PRICES",
     "PRICES_DATE",
     "Price",
@@ -61,6 +62,9 @@ PRICES: dict[str, Price] = {
     "gemini-embedding-001": Price(0.15, 0.0),
 }
 
+FREE = Price(0.0, 0.0, 0.0)
+"""The price of the built-in offline gateway's answers, whatever the model is called."""
+
 _VERSION_SUFFIX = re.compile(r"-(?:preview|exp|latest|\d{3})(?:-[\w-]*)?$")
 
 
@@ -69,9 +73,14 @@ def _normalized(model: str) -> str:
     return name.rsplit("/", 1)[-1]  # OpenRouter and LiteLLM say google/gemini-… or gemini/gemini-…
 
 
-def price_for(model: str | None, overrides: Mapping[str, Any] | None = None) -> Price | None:
+def price_for(
+    model: str | None, overrides: Mapping[str, Any] | None = None, *, offline: bool = False
+) -> Price | None:
     """The price of `model` (overrides first, then the table), allowing a preview/date/version
-    suffix (``gemini-2.5-flash-preview-09-2025`` is priced as ``gemini-2.5-flash``); else None."""
+    suffix (``gemini-2.5-flash-preview-09-2025`` is priced as ``gemini-2.5-flash``); else None.
+    `offline` (``Settings.offline``): the built-in offline gateway answers, for free."""
+    if offline:
+        return FREE
     if not model:
         return None
     table: dict[str, Price] = dict(PRICES)
@@ -128,11 +137,13 @@ def billed_output(prompt: int | None, completion: int | None, total: int | None)
     return completion
 
 
-def answer_cost(model: str, usage: Any, prices: Mapping[str, Any] | None = None) -> float | None:
+def answer_cost(
+    model: str, usage: Any, prices: Mapping[str, Any] | None = None, *, offline: bool = False
+) -> float | None:
     """Dollars for one answer's `usage` (an `ipygemini.Usage`), or None without a known price
-    (or with an invalid override: a cost is never guessed)."""
+    (or with an invalid override: a cost is never guessed); 0 for an `offline` answer."""
     try:
-        price = price_for(model, prices)
+        price = price_for(model, prices, offline=offline)
     except ValueError:
         return None
     return cost(

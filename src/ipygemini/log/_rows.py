@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from ._exchange import Exchange
 
-__all__ = ["COLUMNS", "FTS", "SCHEMA", "SCHEMA_VERSION", "Entry", "entry_of", "fts_query", "row_of"]
+__all__ = [
+    "ANSWERED",
+    "COLUMNS",
+    "FTS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "Entry",
+    "entry_of",
+    "fts_query",
+    "indexed",
+    "like_pattern",
+    "row_of",
+    "search_words",
+]
 
 SCHEMA_VERSION = 1
 
@@ -18,6 +32,12 @@ COLUMNS = (
     "attachments, options, answer, reasoning, input_tokens, output_tokens, reasoning_tokens, "
     "cached_tokens, finish_reason, status, error, from_cache, cache_key"
 )
+
+ANSWERED = (
+    "(status IN ('complete', 'truncated') "
+    "OR (status = 'interrupted' AND (answer != '' OR reasoning != '')))"
+)
+"""SQL: the row is an answer usage counts (as `_exchange.answered` decides for a reply)."""
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -135,6 +155,26 @@ def entry_of(row: sqlite3.Row, images: list[tuple[str, bytes]]) -> Entry:
     return Entry(**values, images=images)
 
 
-def fts_query(text: str) -> str:
-    """Each word as a quoted FTS5 term (so user text is never FTS syntax)."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+def search_words(text: str | None) -> list[str]:
+    """The words of a search: split at whitespace only, every other character kept (quotes,
+    ``*``, ``-`` are part of words, never query syntax). No words: no search."""
+    return (text or "").split()
+
+
+def indexed(word: str) -> bool:
+    """Whether FTS5 (the ``unicode61`` tokenizer) indexes anything of `word`: letters, numbers
+    and marks are token characters, the rest separators. A word of punctuation alone (``*``,
+    ``-``, ``"``) is not in the index, so it is searched for as text (`like_pattern`)."""
+    return any(
+        unicodedata.category(ch)[0] in "LNM" or unicodedata.category(ch) == "Co" for ch in word
+    )
+
+
+def like_pattern(word: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) for text containing `word` as written."""
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def fts_query(words: list[str]) -> str:
+    """The indexed `words` as quoted FTS5 phrases, all required (user text is never syntax)."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words if indexed(word))

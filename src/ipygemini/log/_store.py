@@ -16,12 +16,29 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._exchange import Exchange
-from ._rows import COLUMNS, FTS, SCHEMA, SCHEMA_VERSION, Entry, entry_of, fts_query, row_of
+from ._exchange import OFFLINE_HOST, Exchange
+from ._rows import (
+    ANSWERED,
+    COLUMNS,
+    FTS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Entry,
+    entry_of,
+    fts_query,
+    indexed,
+    like_pattern,
+    row_of,
+    search_words,
+)
 
 __all__ = ["SCHEMA_VERSION", "Entry", "ExchangeLog", "default_home", "default_path"]
 
 BUSY_TIMEOUT_MS = 5000
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+"""The log holds prompts, system prompts and notebook context: only its owner may read it."""
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def default_home() -> Path:
@@ -70,7 +87,7 @@ class ExchangeLog:
                 return self._connection
             self._connection.close()  # the file was deleted: start a new log
             self._connection = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_private()
         connection = sqlite3.connect(
             self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
         )
@@ -90,8 +107,30 @@ class ExchangeLog:
         except BaseException:
             connection.close()
             raise
+        self._make_private()  # the -wal and -shm files exist now
         self._connection = connection
         return connection
+
+    def _make_private(self) -> None:
+        """The folder 0700, the database and its -wal/-shm files 0600, also when they already
+        exist with wider modes (a log made by an older release, or under a loose umask).
+
+        The database is created here with 0600 before SQLite opens it: SQLite gives its -wal
+        and -shm files the database's own mode. A file this user does not own is left as it
+        is (chmod would fail); the log still works.
+        """
+        folder = self.path.parent
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        if sys.platform == "win32":  # modes mean little there; the profile folder is private
+            return
+        _narrow(folder, PRIVATE_DIR_MODE)
+        try:  # never open an existing database: closing any descriptor of it would drop the
+            # POSIX locks of this process's SQLite connections to it
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            pass
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in SIDE_FILES)):
+            _narrow(path, PRIVATE_FILE_MODE)
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
         """WAL mode, the schema (created or checked), full-text search where SQLite has it."""
@@ -132,9 +171,13 @@ class ExchangeLog:
         reason = str(exc) or type(exc).__name__
         if reason != self._warned:
             self._warned = reason
+            after = (
+                "the answer is still shown, and logging resumes when the database can be written"
+                if doing == "write to"
+                else "nothing could be read from it this time"
+            )
             print(
-                f"ipygemini: could not {doing} the log {self.path} ({reason}); the answer is "
-                "still shown, and logging resumes when the database can be written.",
+                f"ipygemini: could not {doing} the log {self.path} ({reason}); {after}.",
                 file=sys.stderr,
             )
         if self._connection is not None:  # a fresh connection next time (the file may be back)
@@ -193,23 +236,36 @@ class ExchangeLog:
                 return []
 
     def entries(self, n: int = 20, search: str | None = None) -> list[Entry]:
-        """The newest `n` exchanges (newest first), those matching `search` when given."""
-        if not search:
-            rows = self._query(f"SELECT id, {COLUMNS} FROM exchanges ORDER BY id DESC LIMIT ?", [n])
-        elif self._fts_ready():
-            rows = self._query(  # FTS5 walks its matches newest first and stops at n
-                f"SELECT id, {COLUMNS} FROM exchanges WHERE id IN (SELECT rowid FROM "
-                "exchanges_fts WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) "
-                "ORDER BY id DESC",
-                [fts_query(search), n],
+        """The newest `n` exchanges (newest first); with `search`, those whose prompt or answer
+        has every word of it (a search of whitespace alone is no search).
+
+        Words are words whatever their characters: a word FTS5 indexes is looked up in the
+        index; a word of punctuation alone (``*``, ``-``, ``"``), which the index cannot hold,
+        is looked for as text, and the LIKE fallback looks for every word as text. So both
+        paths find the same exchanges for such words, and no user text is query syntax.
+        """
+        words = search_words(search)
+        select = f"SELECT id, {COLUMNS} FROM exchanges"
+        if not words:
+            rows = self._query(f"{select} ORDER BY id DESC LIMIT ?", [n])
+            return [entry_of(row, []) for row in rows]
+        fts = self._fts_ready()
+        as_text = [w for w in words if not (fts and indexed(w))]
+        conditions = ["(prompt LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\')"] * len(as_text)
+        params: list[Any] = [p for w in as_text for p in (like_pattern(w), like_pattern(w))]
+        query = fts_query(words) if fts else ""
+        if query and not as_text:  # FTS5 walks its matches newest first and stops at n
+            conditions.append(
+                "id IN (SELECT rowid FROM exchanges_fts WHERE exchanges_fts MATCH ? "
+                "ORDER BY rowid DESC LIMIT ?)"
             )
-        else:
-            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = self._query(
-                f"SELECT id, {COLUMNS} FROM exchanges WHERE prompt LIKE ? ESCAPE '\\' "
-                "OR answer LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
-                [like, like, n],
-            )
+            params += [query, n]
+        elif query:
+            conditions.append("id IN (SELECT rowid FROM exchanges_fts WHERE exchanges_fts MATCH ?)")
+            params.append(query)
+        rows = self._query(
+            f"{select} WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT ?", [*params, n]
+        )
         return [entry_of(row, []) for row in rows]
 
     def _fts_ready(self) -> bool:
@@ -242,22 +298,34 @@ class ExchangeLog:
         return self.get(int(rows[0]["id"])) if rows else None
 
     def usage(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Tokens and answers by model (since the epoch time `since`, when given)."""
+        """Answers and tokens by model (since the epoch time `since`, when given), the offline
+        gateway's apart (``offline``: they are free).
+
+        `answers` counts answered exchanges only (see `answered`): not failures, nor a stop
+        before anything arrived, nor replays from the cache (which cost nothing and count
+        nothing). Tokens are summed over every request that reached the gateway and reported
+        usage, since that is what was billed.
+        """
         rows = self._query(
-            "SELECT model, COUNT(*) AS answers, SUM(from_cache) AS cached_answers, "
+            "SELECT model, host = ? AS offline, "
+            f"TOTAL({ANSWERED}) AS answers, "
             "TOTAL(input_tokens) AS input, TOTAL(output_tokens) AS output, "
             "TOTAL(reasoning_tokens) AS reasoning, TOTAL(cached_tokens) AS cached "
-            "FROM exchanges WHERE started >= ? AND from_cache = 0 GROUP BY model ORDER BY model",
-            [since or 0.0],
+            "FROM exchanges WHERE started >= ? AND from_cache = 0 "
+            "GROUP BY model, host = ? "
+            "HAVING answers > 0 OR input > 0 OR output > 0 "
+            "ORDER BY model, offline",
+            [OFFLINE_HOST, since or 0.0, OFFLINE_HOST],
         )
         return [
             {
                 "model": r["model"],
-                "answers": r["answers"],
+                "answers": int(r["answers"]),
                 "input": int(r["input"]),
                 "output": int(r["output"]),
                 "reasoning": int(r["reasoning"]),
                 "cached": int(r["cached"]),
+                "offline": bool(r["offline"]),
             }
             for r in rows
         ]
@@ -268,6 +336,16 @@ class ExchangeLog:
 
     def __repr__(self) -> str:
         return f"ExchangeLog({str(self.path)!r})"
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """Take away every permission bit of `path` outside `mode` (a missing path is fine)."""
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            path.chmod(current & mode)
+    except OSError:
+        pass
 
 
 class _released:

@@ -47,6 +47,17 @@ def _tokens(entry: Entry) -> str:
     return f"{(entry.input_tokens or 0) + (entry.output_tokens or 0):,}"
 
 
+def _tokens_in_out(entry: Entry) -> str:
+    """``12 / 5``; "not reported" for a count the gateway did not give (never "None")."""
+    if entry.input_tokens is None and entry.output_tokens is None:
+        return "not reported"
+
+    def count(n: int | None) -> str:
+        return "not reported" if n is None else f"{n:,}"
+
+    return f"{count(entry.input_tokens)} / {count(entry.output_tokens)}"
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
     from ..render import escape
 
@@ -74,12 +85,17 @@ def _status(entry: Entry) -> str:
     return "cached" if entry.from_cache else entry.status
 
 
-def log_command(rest: list[str]) -> Shown | None:
-    """``%gemini log [-n N] [SEARCH]`` (a table) or ``%gemini log ID`` (one exchange)."""
+def log_command(rest: list[str] | str) -> Shown | None:
+    """``%gemini log [-n N] [SEARCH]`` (a table) or ``%gemini log ID`` (one exchange).
+
+    `rest` is what follows ``log``: best the line's text as typed (a str), split here at
+    whitespace only, so ``%gemini log don't`` searches for "don't" (quotes, ``*``, ``-`` are
+    parts of words, never syntax); a list of already split arguments is taken too.
+    """
     from ..log._recording import exchange_log
 
     n, words = 20, []
-    items = iter(rest)
+    items = iter(rest.split() if isinstance(rest, str) else rest)
     for item in items:
         if item == "-n":
             value = next(items, None)
@@ -88,11 +104,12 @@ def log_command(rest: list[str]) -> Shown | None:
             n = int(value)
         else:
             words.append(item)
+    words = [w for w in words if w.strip()]  # a quoted blank is no word
     log = exchange_log()
     if len(words) == 1 and words[0].isdigit():
         show_entry(int(words[0]))
         return None
-    search = " ".join(words) or None
+    search = " ".join(words) or None  # the log splits it into words again, at whitespace
     found = log.entries(n, search)
     if not found:
         where = f" matching {search!r}" if search else ""
@@ -132,7 +149,7 @@ def show_entry(entry_id: int) -> None:
         ("gateway", entry.host),
         ("conversation", entry.conversation or ""),
         ("status", _status(entry) + (f": {entry.error}" if entry.error else "")),
-        ("tokens in/out", f"{entry.input_tokens} / {entry.output_tokens}"),
+        ("tokens in/out", _tokens_in_out(entry)),
         ("seconds", f"{entry.duration:.2f}"),
     ]
     if entry.attachments:
@@ -174,17 +191,17 @@ def _usage_table(title: str, rows: list[UsageRow]) -> tuple[str, str]:
         return f"{title}: no answers", f"<p><strong>{escape(title)}</strong>: no answers</p>"
     cells = [
         [
-            r.model,
+            f"{r.model} (offline)" if r.offline else r.model,
             f"{r.answers:,}",
             f"{r.input:,}",
             f"{r.output:,}",
             f"{r.reasoning:,}",
             f"{r.cached:,}",
-            "" if r.cost is None else dollars(r.cost),
+            "free" if r.offline else "" if r.cost is None else dollars(r.cost),
         ]
         for r in rows
     ]
-    known = [r.cost for r in rows if r.cost is not None]
+    known = [r.cost for r in rows if r.cost is not None and not r.offline]
     if len(rows) > 1 and known:
         cells.append(["total", "", "", "", "", "", dollars(sum(known))])
     text, html = _table(
@@ -211,7 +228,9 @@ def usage_command(rest: list[str], prices: Mapping[str, Any] | None) -> Shown:
         f"Estimated cost from Google's list prices as of {PRICES_DATE}"
         + (f", overridden for {', '.join(sorted(prices))}" if prices else "")
         + " (%config Gemini.prices = {...}); a model without a known price shows no cost."
-        " Answers replayed from the cache cost nothing and are not counted."
+        " Answers counts answered requests only (not failed ones, nor ones stopped before"
+        " anything arrived); answers replayed from the cache cost nothing and are not counted;"
+        " the offline gateway's answers are free."
     )
     from ..render import escape
 

@@ -53,7 +53,9 @@ def attachable_variables() -> dict[str, Any]:
 
 def file_attachment(name: str, data: bytes) -> Attachment:
     """A file that was uploaded, dropped or pasted; raises `AttachmentError` (one line) if the
-    gateway could not take it, so the user hears it when dropping it, not when sending."""
+    gateway could not take it, so the user hears it when dropping it, not when sending. Any
+    other failure to read it (an image Pillow cannot decode) is that one line too: the panel's
+    message handler must not raise."""
     shown = name or "pasted file"
     if len(data) > MAX_FILE_BYTES:
         raise AttachmentError(
@@ -61,5 +63,20 @@ def file_attachment(name: str, data: bytes) -> Attachment:
             f"{MAX_FILE_BYTES // (1024 * 1024)} MB limit"
         )
     attachment = Attachment(bytes(data), shown)
-    to_content_parts([attachment])  # validates (and converts) now
+    try:
+        to_content_parts([attachment])  # validates (and converts) now
+    except AttachmentError:
+        raise
+    except Exception as exc:  # Pillow's UnidentifiedImageError, a broken PNG's SyntaxError, ...
+        raise AttachmentError(
+            f"cannot attach {shown}: it could not be read as {_what(data)} "
+            f"({type(exc).__name__}); it may be damaged — nothing was attached"
+        ) from None
     return attachment
+
+
+def _what(data: bytes) -> str:
+    from .._types import sniff_mime
+
+    mime = sniff_mime(data)
+    return f"an image ({mime})" if mime and mime.startswith("image/") else "a file to send"

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._secrets import credential_shape, looks_secret, may_hold_secret, redact
+
 __all__ = [
     "CellLog",
     "CellRecord",
@@ -26,7 +28,6 @@ __all__ = [
 CONTEXT_BUDGET = 20_000
 """Characters of cells (or variables) sent at most; the oldest cells are dropped first."""
 OUTPUT_CHARS = 500
-_SECRET_NAME = re.compile(r"key|token|secret|passw|pwd|credential|auth|cookie|session_id", re.I)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_FILE = re.compile(r'"[^"\n]*[/\\]ipykernel_\d+[/\\]\d+\.py"')
 _HIDDEN = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
@@ -125,7 +126,7 @@ def cells_context(
             block += f"\n# Out: {cell.output}"
         if cell.error:
             block += f"\n# Error: {cell.error}"
-        block = mask(block, secret)
+        block = redact(mask(block, secret))
         if used + len(block) > budget and blocks:
             break
         blocks.append(block[:budget])
@@ -139,24 +140,25 @@ def cells_context(
     return text, len(blocks)
 
 
-def looks_secret(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
 def variables_summary(
     namespace: Mapping[str, Any], *, secret: str | None = None, budget: int = CONTEXT_BUDGET
 ) -> tuple[str, int]:
-    """One line per user variable (type, shape, columns, a short repr); never the values of
-    names that look secret, nor any value holding the API key. Returns (text, count)."""
+    """One line per user variable (type, shape, columns, a short repr); never the value of a
+    name that looks secret, nor of a value that holds the API key or anything shaped like a
+    credential (URL userinfo, ``Bearer …``, a known token prefix, a random-looking string; in
+    a dict or list too), nor a description that shows one. Returns (text, count)."""
     lines: list[str] = []
     used = 0
     for name, value in namespace.items():
         if name.startswith("_") or name in _HIDDEN or type(value).__name__ == "module":
             continue
-        if looks_secret(name) or (secret and isinstance(value, str) and secret in value):
-            line = f"{name}: {type(value).__name__} (value withheld: it may be a secret)"
+        withheld = f"{name}: {type(value).__name__} (value withheld: it may be a secret)"
+        if looks_secret(name) or may_hold_secret(value, secret=secret):
+            line = withheld
         else:
             line = f"{name}: {_describe(value)}"
+            if credential_shape(line) or (secret and secret in line):
+                line = withheld
         line = mask(line, secret)
         if used + len(line) > budget:
             lines.append(f"[more variables left out to stay within {budget:,} characters]")
