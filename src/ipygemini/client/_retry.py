@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .._errors import APIStatusError, GeminiError, OptionError, RedirectError
+from .._errors import APIStatusError, RedirectError
 
 if TYPE_CHECKING:
     from ._core import Core
@@ -83,21 +83,13 @@ class Attempts:
         self.attempt = 0
         self.revisions = 0
 
-    def requests(self, http: httpx.Client | httpx.AsyncClient) -> Iterator[httpx.Request]:
-        """The request of each try (built again each time: a revised body changes it)."""
-        if http.is_closed:
-            raise GeminiError(
-                "This client is closed.", hint="Make a new one, or use it inside its with block."
-            )
+    def arguments(self) -> Iterator[dict[str, Any]]:
+        """The request arguments of each try (built again each time: a revised body changes
+        them); see `Core.request_args`."""
         self.attempt = -1
         while self.attempt < self.core.settings.max_retries:
             self.attempt += 1
-            arguments = self.core.request_args(self.path, self.body, self.stream)
-            try:
-                request = http.build_request(self.method, **arguments)
-            except (TypeError, ValueError) as exc:  # e.g. an object in extra_body, a NaN
-                raise OptionError(f"The request cannot be sent as JSON: {exc}.") from None
-            yield request
+            yield self.core.request_args(self.path, self.body, self.stream)
 
     def _more(self) -> bool:
         return self.attempt < self.core.settings.max_retries
