@@ -65,6 +65,11 @@ class GatewayMemory:
         self.json_schema_refused = False
         """The gateway refused ``response_format`` ``json_schema``: ask ``json_object`` instead."""
 
+    @property
+    def pristine(self) -> bool:
+        """Nothing learned yet: a body is sent as it was asked."""
+        return self.kind is None and not self.levels and not self.json_schema_refused
+
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from a response's headers (LiteLLM sends ``x-litellm-*`` headers)."""
         if self.kind is None and any(name.lower().startswith("x-litellm-") for name in headers):
@@ -90,16 +95,18 @@ class GatewayMemory:
     def revise(self, body: dict[str, Any], status: int, message: str) -> bool:
         """Change `body` so the gateway may accept it; True when it changed and is worth resending.
 
+        A refusal of ``json_schema`` (by what it says, whatever the status: see
+        `refuses_json_schema`) turns the body into the ``json_object`` fallback, remembered.
         Google's endpoint answers 400 to a top-level field it does not know (``Unknown name
         "stream_options"``): that field is dropped. A 400 naming the thinking levels the model
         accepts ("Valid values are: low, high") turns the body's level into the nearest of
         them, and the levels are remembered for that model.
         """
-        if status != 400:
-            return False
         if refuses_json_schema(status, message) and json_object_fallback(body):
             self.json_schema_refused = True
             return True
+        if status != 400:
+            return False
         match = _UNKNOWN_FIELD.search(message)
         if match and match.group(1) in body and match.group(1) not in _PROTECTED:
             del body[match.group(1)]

@@ -37,9 +37,11 @@ class AsyncClient(ClientBase):
         *,
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(settings, options)
+        super().__init__(settings, options, clock=clock, retry_hint=retry_hint)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._core.timeout)
         self._sleep = sleep or asyncio.sleep

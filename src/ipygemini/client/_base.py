@@ -34,8 +34,18 @@ clock: Callable[[], float] = time.monotonic
 class ClientBase:
     """Settings, validation and the masked repr of `Client` and `AsyncClient`."""
 
-    def __init__(self, settings: Settings | None, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings | None,
+        options: Mapping[str, Any],
+        *,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
+    ) -> None:
         self._core = Core(client_settings(settings, options))
+        if clock is not None:
+            self._core.clock = clock
+        self._core.retry_hint = retry_hint
 
     @property
     def settings(self) -> Settings:

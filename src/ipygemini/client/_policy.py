@@ -132,7 +132,9 @@ def send_steps(attempts: Attempts) -> Steps[httpx.Response]:
         if attempts.accept(response):
             return response
         raw = yield ReadError(response)
-        yield Sleep(attempts.after_rejection(response, raw))
+        wait = attempts.after_rejection(response, raw)
+        if wait is not None:  # None: a revised body (a gateway's lesson) goes at once
+            yield Sleep(wait)
     raise AssertionError("unreachable: the last attempt raises")
 
 

@@ -28,13 +28,17 @@ T = TypeVar("T")
 class Client(ClientBase):
     """A synchronous client for any OpenAI-compatible Gemini endpoint.
 
-    ``Client(settings=None, *, http_client=None, sleep=None, **options)``: `options` are
+    ``Client(settings=None, *, http_client=None, sleep=None, clock=None, retry_hint=None,
+    **options)``: `options` are
     `ipygemini.Settings` fields and win over `settings`; without `settings` they win over the
     ``GEMINI_*`` environment (``%config Gemini.*`` is read by ``Settings.resolve()``, which
     `ipygemini.connect()` passes), and a bare client with nothing configured raises
     `MissingKeyError` (`connect()` falls back to the offline gateway instead). One long-lived httpx client keeps the connection alive;
     an `http_client` you pass stays yours to close. Failures before any byte (429, 5xx,
-    connection errors) are retried, waiting through `sleep` (default `time.sleep`).
+    connection errors) are retried, waiting through `sleep` (default `time.sleep`) as long as
+    ``Retry-After`` asks (seconds or an HTTP date, read against `clock`, default `time.time`).
+    `retry_hint` replaces "raise max_retries" in a rate limit's message where that does not
+    apply (a batch, which retries rows itself, says its own).
     """
 
     def __init__(
@@ -43,9 +47,11 @@ class Client(ClientBase):
         *,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(settings, options)
+        super().__init__(settings, options, clock=clock, retry_hint=retry_hint)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._core.timeout)
         self._sleep = sleep or time.sleep
