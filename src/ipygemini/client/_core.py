@@ -27,6 +27,7 @@ from .._errors import (
 from .._settings import Settings
 from .._types import Reply
 from .._version import __version__
+from ..log._gateways import recall, remember
 from ..log._recording import LogTags, Recorder
 from ._adapt import GatewayMemory
 from ._parse import completion_error, reported_error
@@ -120,7 +121,11 @@ class Core:
             raise InsecureURLError(
                 f"base_url is not a valid URL ({exc}); got {settings.base_url!r}."
             ) from None
-        self.memory = GatewayMemory()
+        keep = settings.log and not settings.offline  # log=False: this process only
+        self.memory = GatewayMemory(
+            recall(settings.base_url, persist=keep),
+            on_learn=lambda facts: remember(settings.base_url, facts, persist=keep),
+        )
         self.clock: Callable[[], float] = time.time
         """The Unix time (``Retry-After`` as an HTTP date is read against it); injectable."""
         self.retry_hint: str | None = None
