@@ -9,7 +9,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,11 @@ class Label(BaseModel):
 WORD = {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps its log, and the lessons in it, in a home of its own."""
     monkeypatch.setenv("IPYGEMINI_HOME", str(tmp_path))
-    monkeypatch.delenv("IPYGEMINI_LOG", raising=False)
     return tmp_path
-
-
-@pytest.fixture
-def gw(home: Path) -> Iterator[FakeGateway]:
-    with FakeGateway(delay=0.0) as gateway:
-        yield gateway
 
 
 def client_for(gw: FakeGateway, **options: Any) -> Client:
@@ -90,17 +83,16 @@ def new_process_body(gw: FakeGateway, home: Path, **chat: Any) -> dict[str, Any]
     return last_body(gw)
 
 
-def test_a_litellm_proxy_is_asked_in_its_form_by_new_clients_and_kernels(
-    home: Path, gw: FakeGateway
-) -> None:
-    client_for(gw).chat("think [fake:litellm]", thinking="high")
-    assert "reasoning_effort" not in last_body(gw)  # the first request could not know
-    client_for(gw).chat("think again", thinking="high")
-    assert last_body(gw).get("reasoning_effort") == "high"
-    assert new_process_body(gw, home, thinking="high").get("reasoning_effort") == "high"
-    [facts] = learned(gw.base_url)
-    assert facts["kind"] == "litellm"
-    assert gw.api_key not in json.dumps(stored(home))
+def test_a_litellm_proxy_is_asked_in_its_form_by_new_clients_and_kernels(home: Path) -> None:
+    with FakeGateway(delay=0.0) as gw:
+        client_for(gw).chat("think [fake:litellm]", thinking="high")
+        assert "reasoning_effort" not in last_body(gw)  # the first request could not know
+        client_for(gw).chat("think again", thinking="high")
+        assert last_body(gw).get("reasoning_effort") == "high"
+        assert new_process_body(gw, home, thinking="high").get("reasoning_effort") == "high"
+        [facts] = learned(gw.base_url)
+        assert facts["kind"] == "litellm"
+        assert gw.api_key not in json.dumps(stored(home))
 
 
 def test_a_json_schema_refusal_and_accepted_levels_are_kept(home: Path) -> None:
