@@ -132,16 +132,6 @@ class Recorder:
             return None  # the log keeps no tool calls: such an answer cannot be replayed whole
         return entry
 
-    def cached_reply(self, body: Mapping[str, Any]) -> Reply | None:
-        """A `Reply` (``cached=True``) from the log for `body`, or None; logged as a cache hit."""
-        entry = self.lookup(body)
-        if entry is None:
-            return None
-        reply = Reply()
-        fill_from_entry(reply, entry)
-        self.finish(body, reply)
-        return reply
-
     def finish(self, body: Mapping[str, Any], reply: Reply, *, wait: bool = True) -> None:
         """The reply ended: add its usage to the session's tally and write the exchange (once;
         ``wait=False``: skip it rather than wait for this process's other write)."""
