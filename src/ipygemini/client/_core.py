@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -314,13 +313,14 @@ class ChatRequest:
             messages = build_messages(self.prompt, system=self.system, attachments=self.attachments)
             memory: GatewayMemory | None = self.arguments.get("gateway")
             asked = build_chat_body(messages, **{**self.arguments, "gateway": None})
-            if memory is None or memory.pristine:
-                body = copy.deepcopy(asked)
-            else:
-                body = build_chat_body(messages, **self.arguments)
             if self.tool_loop is not None:
-                asked["tools"] = body["tools"] = self.tool_loop.specs()
-            self.recorder.asked(asked)
+                asked["tools"] = self.tool_loop.specs()
+            self.recorder.asked(asked)  # keyed now: later revisions of the body do not count
+            body = asked
+            if memory is not None and not memory.pristine:
+                body = build_chat_body(messages, **self.arguments)
+                if self.tool_loop is not None:
+                    body["tools"] = asked["tools"]
             self._body = body
         return self._body
 
