@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from ipygemini import AsyncClient, Client, Settings
 from ipygemini._errors import APIStatusError, BadRequestError, RateLimitError
 from ipygemini.client._policy import Runner, Send, Sleep, send_steps
+from ipygemini.client._retry import retry_after
 from ipygemini.client._schema import AnswerValidationError
 from ipygemini.log import Entry
 from ipygemini.log._recording import exchange_log
@@ -157,6 +158,18 @@ def test_retry_after_as_an_http_date_is_waited_for(gw: FakeGateway, kind: str) -
 
         reply = asyncio.run(run())
     assert reply.complete and slept == [7.0]
+
+
+def test_retry_after_reads_seconds_and_http_dates_against_the_clock() -> None:
+    now = 1_800_000_000.0
+
+    def asked(value: str) -> float | None:
+        return retry_after({"retry-after": value}, now=now)
+
+    assert asked(formatdate(now + 30, usegmt=True)) == 30.0
+    assert asked(formatdate(now + 3600, usegmt=True)) == 60.0  # capped
+    assert asked(formatdate(now - 5, usegmt=True)) is None  # past: back off instead
+    assert asked("12") == 12.0 and asked("soon") is None
 
 
 def test_a_rate_limit_says_the_hint_of_where_it_is_shown(gw: FakeGateway) -> None:
