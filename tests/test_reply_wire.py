@@ -215,6 +215,8 @@ def test_refused_level_remembered(client: Client, gw: FakeGateway) -> None:
 
 
 def test_async_litellm(gw: FakeGateway) -> None:
+    gw.clear()  # a gateway no client has learned from yet
+
     async def main() -> tuple[str, str]:
         async with AsyncClient(base_url=gw.base_url, api_key=KEY, backoff=0.0) as c:
             a = await c.chat("[fake:litellm] think", thinking=True)

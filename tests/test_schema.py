@@ -8,7 +8,7 @@ import json
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from ipygemini import OptionError
@@ -178,3 +178,66 @@ def test_a_property_named_like_a_dropped_keyword_is_kept() -> None:
     )
     assert list(shape.json_schema["properties"]) == ["title", "default"]
     assert shape.json_schema["required"] == ["title", "default"]
+
+
+class Glossary(BaseModel):
+    """A model whose field names are the JSON-Schema words for definitions (issue 17, item 8)."""
+
+    definitions: list[str]
+    defs: int = Field(alias="$defs")
+    address: Address
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        Glossary,
+        {
+            "type": "object",
+            "properties": {
+                "definitions": {"type": "array", "items": {"type": "string"}},
+                "$defs": {"type": "integer"},
+            },
+            "required": ["definitions", "$defs"],
+        },
+    ],
+    ids=["pydantic", "json-schema-dict"],
+)
+def test_properties_named_definitions_or_defs_are_sent_and_read(target: Any) -> None:
+    shape = output_schema(target)
+    properties = shape.json_schema["properties"]
+    assert properties["definitions"] == {"type": "array", "items": {"type": "string"}}
+    assert properties["$defs"] == {"type": "integer"}
+    assert {"definitions", "$defs"} <= set(shape.json_schema["required"])
+    answer = '{"definitions": ["a"], "$defs": 2, "address": {"city": "Oslo", "zip": null}}'
+    parsed = shape.parse(answer)
+    values = (
+        (parsed.definitions, parsed.defs)
+        if target is Glossary
+        else (
+            parsed["definitions"],
+            parsed["$defs"],
+        )
+    )
+    assert values == (["a"], 2)
+
+
+class Parcel(BaseModel):
+    city: str
+    speed: str = "standard"  # not nullable: a null from the model must give way to the default
+
+
+class Shipment(BaseModel):
+    """An optional nested model whose own field has a default (issue 17, item 9)."""
+
+    to: Parcel | None = None
+    more: list[Parcel] | None = None
+
+
+def test_a_nested_null_inside_an_optional_model_takes_its_default() -> None:
+    shape = output_schema(Shipment)
+    parsed = shape.parse('{"to": {"city": "Oslo", "speed": null}}')
+    assert parsed == Shipment(to=Parcel(city="Oslo"))
+    parsed = shape.parse('{"to": null, "more": [{"city": "Rome", "speed": null}]}')
+    assert parsed == Shipment(more=[Parcel(city="Rome")])
+    assert shape.parse('{"to": null, "more": null}') == Shipment()

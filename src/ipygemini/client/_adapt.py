@@ -9,7 +9,7 @@ it learned to every new body.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._structured import json_object_fallback, refuses_json_schema
@@ -57,18 +57,53 @@ def accepted_levels(message: str) -> tuple[str, ...]:
 class GatewayMemory:
     """Facts about one gateway learned from its answers; one per client, kept between calls."""
 
-    def __init__(self) -> None:
-        self.kind: str | None = None
+    def __init__(
+        self,
+        facts: Mapping[str, Any] | None = None,
+        *,
+        on_learn: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """`facts`: what this gateway taught earlier clients (`facts()`'s form); `on_learn` is
+        called with the new facts whenever a lesson is learned (to keep them for new clients)."""
+        facts = facts or {}
+        kind = facts.get("kind")
+        self.kind: str | None = kind if isinstance(kind, str) else None
         """"litellm" once the gateway announced itself as LiteLLM; None while unknown."""
-        self.levels: dict[str, tuple[str, ...]] = {}
+        levels = facts.get("levels")
+        self.levels: dict[str, tuple[str, ...]] = {
+            str(model): tuple(accepted)
+            for model, accepted in (levels.items() if isinstance(levels, Mapping) else ())
+        }
         """The thinking levels each model accepts, learned from the gateway's 400s."""
-        self.json_schema_refused = False
+        self.json_schema_refused = facts.get("json_schema_refused") is True
         """The gateway refused ``response_format`` ``json_schema``: ask ``json_object`` instead."""
+        self._on_learn = on_learn
+
+    def facts(self) -> dict[str, Any]:
+        """What was learned, as plain JSON data (what `GatewayMemory(facts)` takes back)."""
+        facts: dict[str, Any] = {}
+        if self.kind is not None:
+            facts["kind"] = self.kind
+        if self.json_schema_refused:
+            facts["json_schema_refused"] = True
+        if self.levels:
+            facts["levels"] = {model: list(accepted) for model, accepted in self.levels.items()}
+        return facts
+
+    def _learned(self) -> None:
+        if self._on_learn is not None:
+            self._on_learn(self.facts())
+
+    @property
+    def pristine(self) -> bool:
+        """Nothing learned yet: a body is sent as it was asked."""
+        return self.kind is None and not self.levels and not self.json_schema_refused
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from a response's headers (LiteLLM sends ``x-litellm-*`` headers)."""
         if self.kind is None and any(name.lower().startswith("x-litellm-") for name in headers):
             self.kind = "litellm"
+            self._learned()
 
     def thinking_style(self) -> str:
         """The thinking style to use when the user chose none (see `auto_thinking_style`)."""
@@ -90,16 +125,20 @@ class GatewayMemory:
     def revise(self, body: dict[str, Any], status: int, message: str) -> bool:
         """Change `body` so the gateway may accept it; True when it changed and is worth resending.
 
+        A refusal of ``json_schema`` (by what it says, whatever the status: see
+        `refuses_json_schema`) turns the body into the ``json_object`` fallback, remembered.
         Google's endpoint answers 400 to a top-level field it does not know (``Unknown name
         "stream_options"``): that field is dropped. A 400 naming the thinking levels the model
         accepts ("Valid values are: low, high") turns the body's level into the nearest of
         them, and the levels are remembered for that model.
         """
+        if refuses_json_schema(status, message) and json_object_fallback(body):
+            if not self.json_schema_refused:
+                self.json_schema_refused = True
+                self._learned()
+            return True
         if status != 400:
             return False
-        if refuses_json_schema(status, message) and json_object_fallback(body):
-            self.json_schema_refused = True
-            return True
         match = _UNKNOWN_FIELD.search(message)
         if match and match.group(1) in body and match.group(1) not in _PROTECTED:
             del body[match.group(1)]
@@ -113,5 +152,6 @@ class GatewayMemory:
         if nearest is None or nearest == holder[key]:
             return False
         self.levels[str(body.get("model"))] = accepted
+        self._learned()
         holder[key] = nearest
         return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 import httpx
 
@@ -15,15 +15,15 @@ from .._types import Event, Model, Reply, ToolCall
 
 if TYPE_CHECKING:
     from ..batch._runner import Batch
-from ..log._recording import Recorder, reply_from_entry
+from . import _policy
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
-from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._retry import Attempts
-from ._structured import AnswerValidationError, corrected_body, settle
+from ._parse import embedding_bodies, parse_embeddings, parse_models
 
 __all__ = ["AsyncClient", "AsyncStream"]
+
+T = TypeVar("T")
 
 
 class AsyncClient(ClientBase):
@@ -37,9 +37,11 @@ class AsyncClient(ClientBase):
         *,
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(settings, options)
+        super().__init__(settings, options, clock=clock, retry_hint=retry_hint)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self._core.timeout)
         self._sleep = sleep or asyncio.sleep
@@ -55,31 +57,30 @@ class AsyncClient(ClientBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(self, attempts: Attempts) -> httpx.Response:
-        """The answer to a request, after the retries `attempts` allows (redirects not followed)."""
-        for request in attempts.requests(self._http):
+    async def _run(self, steps: _policy.Steps[T]) -> T:
+        """Perform a policy's steps (see `ipygemini.client._policy`) and return its result."""
+        run = _policy.Runner(steps)
+        while not run.finished:
             try:
-                response = await self._http.send(request, stream=True, follow_redirects=False)
-            except httpx.TransportError as exc:
-                await self._sleep(attempts.after_transport_error(exc))
-                continue
-            if attempts.accept(response):
-                return response
-            raw = await aread_error_body(response, self._core.timeout.read)
-            await self._sleep(attempts.after_rejection(response, raw))
-        raise AssertionError("unreachable: the last attempt raises")
+                run.answer(await self._perform(run.step))
+            except BaseException as exc:
+                run.fail(exc)
+        return run.result
+
+    async def _perform(self, step: _policy.Step) -> Any:
+        """The I/O of one step: nothing else happens here."""
+        if isinstance(step, _policy.Send):
+            self._check_open(self._http)
+            request = self._http.build_request(step.method, **step.arguments)
+            return await self._http.send(request, stream=True, follow_redirects=False)
+        if isinstance(step, _policy.ReadError):
+            return await aread_error_body(step.response, self._core.timeout.read)
+        if isinstance(step, _policy.ReadBody):
+            return await aread_body(step.response, step.limit, window=step.window)
+        return await self._sleep(step.seconds)
 
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self._send(self._core.attempts(method, path, body))
-        limit = self.settings.max_event_bytes
-        try:
-            obj = parse_json(
-                await aread_body(response, limit, window=self._core.timeout.read), "response"
-            )
-        except httpx.HTTPError as exc:
-            raise self._core.transport_error(exc) from None
-        self._core.check_body_error(obj)
-        return obj
+        return await self._run(_policy.json_steps(self._core, method, path, body))
 
     async def chat(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -89,37 +90,14 @@ class AsyncClient(ClientBase):
         if request.tool_loop is not None:  # the rounds run in AsyncStream
             async with AsyncStream(self, request) as stream:
                 return await stream.until_done()
-        body, recorder = await request.abody(), request.recorder
-        if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
-            return hit if request.schema is None else settle(request.schema, hit)
-        reply = await self._complete(body, recorder)
-        if request.schema is None:
-            return reply
-        try:
-            return settle(request.schema, reply)
-        except AnswerValidationError as exc:  # ask once more, saying what was wrong
-            body = corrected_body(body, reply, exc)
-            again = await self._complete(body, recorder)
-            return settle(request.schema, again, earlier=exc)
-
-    async def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
-        """One non-streamed answer to `body`, logged by `recorder`."""
-        try:
-            obj = await self._json("POST", "chat/completions", body)
-            reply = self._core.reply_from_completion(obj, body)
-        except BaseException as exc:
-            recorder.failed(body, exc)
-            raise
-        recorder.finish(body, reply)
-        return reply
+        return await self._run(_policy.chat_steps(self._core, request, await request.abody()))
 
     async def cached_reply(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
     ) -> Reply | None:
         """`Client.cached_reply`: the logged answer to this very request, sending nothing."""
         request = self._core.chat_request(prompt, stream=False, **options)
-        entry = request.recorder.lookup(await request.abody())
-        return None if entry is None else reply_from_entry(entry)
+        return _policy.usable_reply(request.recorder, request.schema, await request.abody())
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -188,9 +166,7 @@ class AsyncStream(StreamBase):
                 body = await self._request.abody()
                 if self._replayed(body):
                     return self
-                response = await self._client._send(
-                    self._core.attempts("POST", "chat/completions", body, stream=True)
-                )
+                response = await self._client._run(_policy.send_steps(self._opening(body)))
             self._chunks = self._opened(response).aiter_bytes()
         return self
 

@@ -16,7 +16,9 @@ from .._settings import Settings
 from .._types import Event, Reply, ToolCall
 from ..log._recording import fill_from_entry
 from ._body import bounded_reads
-from ._core import ChatRequest, Core, client_settings
+from ._core import ChatRequest, Core, client_settings, requested_choices
+from ._policy import usable_entry
+from ._retry import Attempts
 from ._stream import StreamMachine, StreamState
 from ._structured import settle
 
@@ -32,8 +34,18 @@ clock: Callable[[], float] = time.monotonic
 class ClientBase:
     """Settings, validation and the masked repr of `Client` and `AsyncClient`."""
 
-    def __init__(self, settings: Settings | None, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings | None,
+        options: Mapping[str, Any],
+        *,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
+    ) -> None:
         self._core = Core(client_settings(settings, options))
+        if clock is not None:
+            self._core.clock = clock
+        self._core.retry_hint = retry_hint
 
     @property
     def settings(self) -> Settings:
@@ -56,6 +68,13 @@ class ClientBase:
     def api_key_hint(self) -> str:
         """The key as it may be shown (``…abcd``)."""
         return self._core.settings.api_key_hint
+
+    @staticmethod
+    def _check_open(http: httpx.Client | httpx.AsyncClient) -> None:
+        if http.is_closed:
+            raise GeminiError(
+                "This client is closed.", hint="Make a new one, or use it inside its with block."
+            )
 
     def __repr__(self) -> str:
         settings = self._core.settings
@@ -115,17 +134,23 @@ class StreamBase:
             settle(schema, self.reply)
 
     def _replayed(self, body: dict[str, Any]) -> bool:
-        """Before sending `body`: answer it from the log when the cache is on and has it (the
-        events are recorded as if they had streamed; nothing is sent)."""
+        """Before sending `body`: answer it from the log when the cache is on and has an
+        answer that may be replayed (see `usable_entry`; the events are recorded as if they
+        had streamed; nothing is sent)."""
         self._body = body
         recorder = self._request.recorder
-        entry = recorder.lookup(body) if recorder.uses_cache else None
+        if not recorder.uses_cache:
+            return False
+        entry = usable_entry(recorder, self._request.schema, body)
         if entry is None:
             return False
-        self._machine.events += fill_from_entry(self._machine.reply, entry)
-        self._machine.state = StreamState.CLOSED
+        self._machine.replay(fill_from_entry(self._machine.reply, entry))
         self._ended()
         return True
+
+    def _opening(self, body: dict[str, Any]) -> Attempts:
+        """The tries of this round's streamed request."""
+        return self._core.attempts("POST", "chat/completions", body, stream=True)
 
     def _ended(self) -> None:
         """Once reading is over (the last round, with tools): the exchange goes to the log
@@ -155,8 +180,7 @@ class StreamBase:
         assert loop is not None
         body = loop.next_body(self._request.body(), machine.reply, machine.events)
         self._request = self._request.next_round(body)
-        self._machine = self._core.stream_machine(body, machine.reply)
-        self._machine.events = machine.events
+        self._machine = machine.next_round(requested_choices(body))
         self._response = None
 
     def _raise_failure(self) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urljoin
 
@@ -12,10 +13,12 @@ import httpx
 
 from .._errors import (
     APIStatusError,
+    BadRequestError,
     ConnectionError,
     GeminiError,
     InsecureURLError,
     OptionError,
+    RateLimitError,
     ServerError,
     TimeoutError,
     error_for_status,
@@ -23,12 +26,13 @@ from .._errors import (
 from .._settings import Settings
 from .._types import Reply
 from .._version import __version__
+from ..log._gateways import recall, remember
 from ..log._recording import LogTags, Recorder
 from ._adapt import GatewayMemory
 from ._parse import completion_error, reported_error
 from ._reply import ReplyAssembler
 from ._request import Thinking, build_chat_body
-from ._retry import Attempts
+from ._retry import Attempts, names_invalid_body
 from ._stream import StreamMachine
 from ._structured import schema_for
 from ._toolloop import Functions, ToolLoop, tool_loop
@@ -117,7 +121,16 @@ class Core:
             raise InsecureURLError(
                 f"base_url is not a valid URL ({exc}); got {settings.base_url!r}."
             ) from None
-        self.memory = GatewayMemory()
+        keep = settings.log and not settings.offline  # log=False: this process only
+        self.memory = GatewayMemory(
+            recall(settings.base_url, persist=keep),
+            on_learn=lambda facts: remember(settings.base_url, facts, persist=keep),
+        )
+        self.clock: Callable[[], float] = time.time
+        """The Unix time (``Retry-After`` as an HTTP date is read against it); injectable."""
+        self.retry_hint: str | None = None
+        """What a rate limit tells the user to do instead of the default
+        ("raise max_retries"), where that does not apply (a batch retries by itself)."""
         self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
         self.stream_timeout = httpx.Timeout(settings.idle_timeout, connect=settings.connect_timeout)
         self.headers = {"User-Agent": f"ipygemini/{__version__}", **(settings.headers or {})}
@@ -205,7 +218,19 @@ class Core:
         return absolute
 
     def status_error(self, status: int, raw: bytes) -> APIStatusError:
-        return error_for_status(status, raw, secret=self.settings.api_key)
+        """The error for an HTTP error status, with a hint that fits: a 5xx that names the
+        request body as invalid is a `BadRequestError` (never retried, never "temporary"), and
+        a rate limit says `retry_hint` when one was given (a batch says its own)."""
+        error = error_for_status(status, raw, secret=self.settings.api_key)
+        kind: type[APIStatusError] = type(error)
+        hint: str | None = None
+        if status >= 500 and names_invalid_body(error.message, error.body):
+            kind = BadRequestError
+        elif isinstance(error, RateLimitError) and self.retry_hint is not None:
+            hint = f"{kind.hint.split(':')[0]}: {self.retry_hint}"
+        if kind is type(error) and hint is None:
+            return error
+        return kind(error.message, status_code=status, code=error.code, body=error.body, hint=hint)
 
     def check_body_error(self, obj: Any) -> None:
         """Some gateways answer 200 with an error object; raise it as what it is."""
@@ -282,11 +307,22 @@ class ChatRequest:
             self._body = self.body()
 
     def body(self) -> dict[str, Any]:
+        """The body to send. The recorder keys the request on what the user asked: the body
+        before what the gateway taught this client (a ``json_object`` fallback, a thinking
+        level it accepts, its thinking style) rewrote it."""
         if self._body is None:
             messages = build_messages(self.prompt, system=self.system, attachments=self.attachments)
-            self._body = build_chat_body(messages, **self.arguments)
+            memory: GatewayMemory | None = self.arguments.get("gateway")
+            asked = build_chat_body(messages, **{**self.arguments, "gateway": None})
             if self.tool_loop is not None:
-                self._body["tools"] = self.tool_loop.specs()
+                asked["tools"] = self.tool_loop.specs()
+            self.recorder.asked(asked)  # keyed now: later revisions of the body do not count
+            body = asked
+            if memory is not None and not memory.pristine:
+                body = build_chat_body(messages, **self.arguments)
+                if self.tool_loop is not None:
+                    body["tools"] = asked["tools"]
+            self._body = body
         return self._body
 
     def next_round(self, body: dict[str, Any]) -> ChatRequest:

@@ -3,20 +3,34 @@ through the sleep function the client was given."""
 
 from __future__ import annotations
 
+import math
 import random
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .._errors import APIStatusError, GeminiError, OptionError, RedirectError
+from .._errors import APIStatusError, BadRequestError, RedirectError
 
 if TYPE_CHECKING:
     from ._core import Core
 
-__all__ = ["RETRY_STATUSES", "Attempts", "retry_after", "retry_delay", "should_retry"]
+__all__ = [
+    "RETRY_STATUSES",
+    "Attempts",
+    "names_invalid_body",
+    "retry_after",
+    "retry_delay",
+    "should_retry",
+]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524, 529})
+MAX_RETRY_AFTER = 60.0
+"""The longest wait a ``Retry-After`` may ask for (longer asks are cut to this)."""
 MAX_REVISIONS = 3
 """Bodies revised after a 400 (an unknown field dropped, ...) are resent at once, at most this
 many times per request, whether or not retries are allowed."""
@@ -35,41 +49,82 @@ def retry_delay(
     headers: Mapping[str, str] | None,
     *,
     backoff: float,
+    now: float | None = None,
     jitter: Callable[[float, float], float] = random.uniform,
 ) -> float:
     """Seconds to wait before retry number `attempt` (0-based).
 
-    ``retry-after-ms`` and ``Retry-After`` (seconds) win when present (capped at 60 s);
-    otherwise exponential backoff ``backoff * 2**attempt`` with ±25 % jitter.
+    ``retry-after-ms`` and ``Retry-After`` (seconds or an HTTP date, read against the Unix
+    time `now`) win when present (capped at 60 s); otherwise exponential backoff
+    ``backoff * 2**attempt`` with ±25 % jitter.
     """
-    asked = retry_after(headers)
+    asked = retry_after(headers, now=now)
     if asked is not None:
         return asked
     base: float = backoff * 2.0**attempt
     return base * jitter(0.75, 1.25)
 
 
-def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds the gateway asks to wait (``retry-after-ms`` wins over ``Retry-After``; capped
-    at 60 s), or None when it asks nothing readable (an HTTP date is not read)."""
-    if headers:
-        ms = headers.get("retry-after-ms")
-        if ms:
-            try:
-                return min(max(0.0, float(ms) / 1000), 60.0)  # 0.0 first: max(0.0, nan) is 0.0
-            except ValueError:
-                pass
-        seconds = headers.get("retry-after")
-        if seconds:
-            try:
-                return min(max(0.0, float(seconds)), 60.0)
-            except ValueError:
-                pass
-    return None
+def retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds the gateway asks to wait (``retry-after-ms`` wins over ``Retry-After``, which
+    RFC 9110 allows as seconds or as an HTTP date, read against the Unix time `now`; capped at
+    60 s), or None when it asks nothing readable or a date already past (then the loops back
+    off as if nothing was asked, rather than hammer a gateway whose clock is behind)."""
+    if not headers:
+        return None
+    ms = _number(headers.get("retry-after-ms"))
+    if ms is not None:
+        return _capped(ms / 1000)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return _capped(seconds)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a date without a zone is read as UTC
+        when = when.replace(tzinfo=UTC)
+    wait = when.timestamp() - (time.time() if now is None else now)
+    return _capped(wait) if wait > 0 else None  # a past date (a skewed clock?): back off
+
+
+def _number(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return 0.0 if math.isnan(value) else value
+
+
+def _capped(seconds: float) -> float:
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+_INVALID_BODY = re.compile(
+    r"input should be|validation error|field required|extra inputs are not permitted"
+    r"|invalid request body|request body is invalid|is not a valid|missing required",
+    re.IGNORECASE,
+)
+
+
+def names_invalid_body(message: str, body: Any = None) -> bool:
+    """The error says the request body is invalid (a pydantic validation message, a missing or
+    extra field, an ``invalid_request_error``): sending it again would fail the same way,
+    whatever the status (llama-cpp-python and LiteLLM answer such bodies with HTTP 500)."""
+    if _INVALID_BODY.search(message):
+        return True
+    error = body.get("error") if isinstance(body, Mapping) else None
+    return isinstance(error, Mapping) and error.get("type") == "invalid_request_error"
 
 
 def should_retry(error: APIStatusError) -> bool:
-    if error.status_code not in RETRY_STATUSES:
+    """A status worth asking again, unless the error names the body as invalid."""
+    if error.status_code not in RETRY_STATUSES or isinstance(error, BadRequestError):
         return False
     return not (error.status_code == 503 and error.code == "model_not_found")
 
@@ -83,21 +138,13 @@ class Attempts:
         self.attempt = 0
         self.revisions = 0
 
-    def requests(self, http: httpx.Client | httpx.AsyncClient) -> Iterator[httpx.Request]:
-        """The request of each try (built again each time: a revised body changes it)."""
-        if http.is_closed:
-            raise GeminiError(
-                "This client is closed.", hint="Make a new one, or use it inside its with block."
-            )
+    def arguments(self) -> Iterator[dict[str, Any]]:
+        """The request arguments of each try (built again each time: a revised body changes
+        them); see `Core.request_args`."""
         self.attempt = -1
         while self.attempt < self.core.settings.max_retries:
             self.attempt += 1
-            arguments = self.core.request_args(self.path, self.body, self.stream)
-            try:
-                request = http.build_request(self.method, **arguments)
-            except (TypeError, ValueError) as exc:  # e.g. an object in extra_body, a NaN
-                raise OptionError(f"The request cannot be sent as JSON: {exc}.") from None
-            yield request
+            yield self.core.request_args(self.path, self.body, self.stream)
 
     def _more(self) -> bool:
         return self.attempt < self.core.settings.max_retries
@@ -114,8 +161,9 @@ class Attempts:
         self.core.memory.observe(response.headers)
         return response.status_code < 300
 
-    def after_rejection(self, response: httpx.Response, raw: bytes) -> float:
-        """Seconds to wait before trying again after an error status, or raise its error.
+    def after_rejection(self, response: httpx.Response, raw: bytes) -> float | None:
+        """Seconds to wait before trying again after an error status (None: resend the revised
+        body at once), or raise its error.
 
         A 400 naming an unknown top-level field (Google's endpoint rejects fields it does not
         know, e.g. ``Unknown name "stream_options"``) is resent at once without that field.
@@ -126,12 +174,14 @@ class Attempts:
             moved = self.core.moved_base_url(location)
             raise RedirectError(response.status_code, location, base_url=moved)
         error = self.core.status_error(response.status_code, raw)
-        error.retry_after = retry_after(response.headers)
+        now = self.core.clock()
+        error.retry_after = retry_after(response.headers, now=now)
         if isinstance(self.body, dict) and self.revisions < MAX_REVISIONS:
             if self.core.memory.revise(self.body, response.status_code, error.message):
                 self.revisions += 1  # a revised body is a new request, not a retry
                 self.attempt -= 1
-                return 0.0
+                return None
         if should_retry(error) and self._more():
-            return retry_delay(self.attempt, response.headers, backoff=self.core.settings.backoff)
+            backoff = self.core.settings.backoff
+            return retry_delay(self.attempt, response.headers, backoff=backoff, now=now)
         raise error

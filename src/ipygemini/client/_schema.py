@@ -166,7 +166,13 @@ def _inline(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
             raise OptionError(f"the schema's $ref {ref!r} points to no definition.")
         extra = {k: v for k, v in node.items() if k != "$ref"}
         return _inline({**defs[name], **extra}, defs, (*seen, name))
-    return {k: _inline(v, defs, seen) for k, v in node.items() if k not in ("$defs", "definitions")}
+    out = {k: _inline(v, defs, seen) for k, v in node.items() if k not in _DEFINITIONS}
+    if isinstance(node.get("properties"), dict):  # property names are data, never dropped
+        out["properties"] = {k: _inline(v, defs, seen) for k, v in node["properties"].items()}
+    return out
+
+
+_DEFINITIONS = ("$defs", "definitions")
 
 
 def _for_gemini(node: Any) -> Any:
@@ -210,9 +216,16 @@ def _nullable(schema: Any) -> Any:
 
 
 def _drop_optional_nulls(value: Any, schema: Any) -> Any:
-    """Nulls the model gave for optional fields are removed, so their defaults apply."""
+    """Nulls the model gave for optional fields are removed, so their defaults apply; at any
+    depth, through the ``anyOf`` of an ``Optional[Inner]`` too."""
     if not isinstance(schema, dict):
         return value
+    options = schema.get("anyOf")
+    if isinstance(options, list) and isinstance(value, dict | list):
+        kind = "properties" if isinstance(value, dict) else "items"
+        shaped = [o for o in options if isinstance(o, dict) and isinstance(o.get(kind), dict)]
+        if len(shaped) == 1:
+            return _drop_optional_nulls(value, shaped[0])
     if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
         required = set(schema.get("required", []))
         props = schema["properties"]

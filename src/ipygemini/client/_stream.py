@@ -93,6 +93,7 @@ class StreamMachine:
         self.decoder = SSEDecoder(max_event_bytes=max_event_bytes, end_data=DONE_DATA)
         self.events: list[Event] = []
         self.error: GeminiError | None = None
+        self.max_event_bytes = max_event_bytes
         self.idle_timeout = idle_timeout
         self.requested_choices = requested_choices
         self.drain_seconds = drain_seconds
@@ -111,6 +112,29 @@ class StreamMachine:
     def reading(self) -> bool:
         """True while the loop should read on (to the end of the answer, or draining after it)."""
         return self.state is _RECEIVING or self.state is _DONE
+
+    # -- whole answers and rounds -------------------------------------------------------------
+
+    def replay(self, events: list[Event]) -> None:
+        """The answer came from the log (`reply` already holds it): record its `events` as if
+        they had streamed, and close; nothing is read."""
+        if self.state is _RECEIVING:
+            self.events += events
+            self.state = StreamState.CLOSED
+
+    def next_round(self, requested_choices: int = 1) -> StreamMachine:
+        """The machine of the next tool round: a fresh stream that grows the same `reply` and
+        the same event record (so iteration, replay and `interrupted` span every round)."""
+        machine = StreamMachine(
+            self.reply,
+            max_event_bytes=self.max_event_bytes,
+            idle_timeout=self.idle_timeout,
+            secret=self._secret,
+            requested_choices=requested_choices,
+            drain_seconds=self.drain_seconds,
+        )
+        machine.events = self.events
+        return machine
 
     # -- bytes -----------------------------------------------------------------------------
 

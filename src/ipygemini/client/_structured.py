@@ -48,12 +48,18 @@ def schema_for(
 
 
 def refuses_json_schema(status: int, message: str) -> bool:
-    """A 400 saying the gateway does not support ``response_format`` type ``json_schema``."""
+    """An error that says the gateway does not take ``response_format`` type ``json_schema``,
+    whatever its status: a 400 saying so, or a validation message that allows only the other
+    types (llama-cpp-python answers HTTP 500 "Input should be 'text' or 'json_object'", and
+    LiteLLM passes it through)."""
+    if status < 400:
+        return False
     lowered = message.lower()
-    return (
-        status == 400
-        and "json_schema" in lowered
-        and ("support" in lowered or "unknown" in lowered or "invalid" in lowered)
+    allowed = lowered.partition("input should be")[2].partition("[")[0]
+    if "json_object" in allowed:  # a validation message listing the types it takes
+        return "json_schema" not in allowed
+    return "json_schema" in lowered and any(
+        word in lowered for word in ("support", "unknown", "invalid")
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 import httpx
 
@@ -14,27 +14,31 @@ from .._types import Event, Model, Reply, ToolCall
 
 if TYPE_CHECKING:
     from ..batch._runner import Batch
-from ..log._recording import Recorder, reply_from_entry
+from . import _policy
 from ._base import RECEIVING, ClientBase, StreamBase
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
-from ._parse import embedding_bodies, parse_embeddings, parse_json, parse_models
-from ._retry import Attempts
-from ._structured import AnswerValidationError, corrected_body, settle
+from ._parse import embedding_bodies, parse_embeddings, parse_models
 
 __all__ = ["Client", "Stream"]
+
+T = TypeVar("T")
 
 
 class Client(ClientBase):
     """A synchronous client for any OpenAI-compatible Gemini endpoint.
 
-    ``Client(settings=None, *, http_client=None, sleep=None, **options)``: `options` are
+    ``Client(settings=None, *, http_client=None, sleep=None, clock=None, retry_hint=None,
+    **options)``: `options` are
     `ipygemini.Settings` fields and win over `settings`; without `settings` they win over the
     ``GEMINI_*`` environment (``%config Gemini.*`` is read by ``Settings.resolve()``, which
     `ipygemini.connect()` passes), and a bare client with nothing configured raises
     `MissingKeyError` (`connect()` falls back to the offline gateway instead). One long-lived httpx client keeps the connection alive;
     an `http_client` you pass stays yours to close. Failures before any byte (429, 5xx,
-    connection errors) are retried, waiting through `sleep` (default `time.sleep`).
+    connection errors) are retried, waiting through `sleep` (default `time.sleep`) as long as
+    ``Retry-After`` asks (seconds or an HTTP date, read against `clock`, default `time.time`).
+    `retry_hint` replaces "raise max_retries" in a rate limit's message where that does not
+    apply (a batch, which retries rows itself, says its own).
     """
 
     def __init__(
@@ -43,9 +47,11 @@ class Client(ClientBase):
         *,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] | None = None,
+        retry_hint: str | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(settings, options)
+        super().__init__(settings, options, clock=clock, retry_hint=retry_hint)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=self._core.timeout)
         self._sleep = sleep or time.sleep
@@ -61,29 +67,30 @@ class Client(ClientBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send(self, attempts: Attempts) -> httpx.Response:
-        """The answer to a request, after the retries `attempts` allows (redirects not followed)."""
-        for request in attempts.requests(self._http):
+    def _run(self, steps: _policy.Steps[T]) -> T:
+        """Perform a policy's steps (see `ipygemini.client._policy`) and return its result."""
+        run = _policy.Runner(steps)
+        while not run.finished:
             try:
-                response = self._http.send(request, stream=True, follow_redirects=False)
-            except httpx.TransportError as exc:
-                self._sleep(attempts.after_transport_error(exc))
-                continue
-            if attempts.accept(response):
-                return response
-            raw = read_error_body(response, self._core.timeout.read)
-            self._sleep(attempts.after_rejection(response, raw))
-        raise AssertionError("unreachable: the last attempt raises")
+                run.answer(self._perform(run.step))
+            except BaseException as exc:
+                run.fail(exc)
+        return run.result
+
+    def _perform(self, step: _policy.Step) -> Any:
+        """The I/O of one step: nothing else happens here."""
+        if isinstance(step, _policy.Send):
+            self._check_open(self._http)
+            request = self._http.build_request(step.method, **step.arguments)
+            return self._http.send(request, stream=True, follow_redirects=False)
+        if isinstance(step, _policy.ReadError):
+            return read_error_body(step.response, self._core.timeout.read)
+        if isinstance(step, _policy.ReadBody):
+            return read_body(step.response, step.limit, window=step.window)
+        return self._sleep(step.seconds)
 
     def _json(self, method: str, path: str, body: Any = None) -> Any:
-        response = self._send(self._core.attempts(method, path, body))
-        try:
-            raw = read_body(response, self.settings.max_event_bytes, window=self._core.timeout.read)
-        except httpx.HTTPError as exc:
-            raise self._core.transport_error(exc) from None
-        obj = parse_json(raw, "response")
-        self._core.check_body_error(obj)
-        return obj
+        return self._run(_policy.json_steps(self._core, method, path, body))
 
     def chat(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -93,29 +100,7 @@ class Client(ClientBase):
         if request.tool_loop is not None:  # the rounds run in Stream, which takes whole bodies
             with Stream(self, request) as stream:
                 return stream.until_done()
-        body, recorder = request.body(), request.recorder
-        if recorder.uses_cache and (hit := recorder.cached_reply(body)) is not None:
-            return hit if request.schema is None else settle(request.schema, hit)
-        reply = self._complete(body, recorder)
-        if request.schema is None:
-            return reply
-        try:
-            return settle(request.schema, reply)
-        except AnswerValidationError as exc:  # ask once more, saying what was wrong
-            body = corrected_body(body, reply, exc)
-            return settle(request.schema, self._complete(body, recorder), earlier=exc)
-
-    def _complete(self, body: dict[str, Any], recorder: Recorder) -> Reply:
-        """One non-streamed answer to `body`, logged by `recorder`."""
-        try:
-            reply = self._core.reply_from_completion(
-                self._json("POST", "chat/completions", body), body
-            )
-        except BaseException as exc:
-            recorder.failed(body, exc)
-            raise
-        recorder.finish(body, reply)
-        return reply
+        return self._run(_policy.chat_steps(self._core, request, request.body()))
 
     def cached_reply(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -124,8 +109,7 @@ class Client(ClientBase):
         marked ``cached``, without sending anything; None when the log has no complete one.
         It reads the log whatever the cache setting, and writes nothing."""
         request = self._core.chat_request(prompt, stream=False, **options)
-        entry = request.recorder.lookup(request.body())
-        return None if entry is None else reply_from_entry(entry)
+        return _policy.usable_reply(request.recorder, request.schema, request.body())
 
     def stream(
         self, prompt: str | Sequence[Mapping[str, Any]], **options: Unpack[ChatOptions]
@@ -207,9 +191,7 @@ class Stream(StreamBase):
                 body = self._request.body()
                 if self._replayed(body):
                     return self
-                response = self._client._send(
-                    self._core.attempts("POST", "chat/completions", body, stream=True)
-                )
+                response = self._client._run(_policy.send_steps(self._opening(body)))
             self._chunks = self._opened(response).iter_bytes()
         return self
 

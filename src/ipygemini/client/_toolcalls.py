@@ -96,7 +96,9 @@ class ToolCallParts:
 
 def assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
     """The assistant turn sent back before the tool results: the calls as they came (ids,
-    arguments and ``extra_content`` — the thought signature — unchanged)."""
+    arguments and ``extra_content`` — the thought signature — unchanged). The content is a
+    string even when empty: llama-cpp-python and LiteLLM reject null there, and "" is what
+    Google's and OpenRouter's OpenAI-compatible endpoints take as "no text"."""
     entries = []
     for call in calls:
         entry: dict[str, Any] = {
@@ -107,4 +109,4 @@ def assistant_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
         if call.extra is not None:
             entry["extra_content"] = call.extra
         entries.append(entry)
-    return {"role": "assistant", "content": text or None, "tool_calls": entries}
+    return {"role": "assistant", "content": text, "tool_calls": entries}

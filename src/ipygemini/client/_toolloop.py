@@ -17,7 +17,7 @@ from ._toolcalls import assistant_message
 if TYPE_CHECKING:
     from ..tools._functions import Tool, ToolResult
 
-__all__ = ["DEFAULT_MAX_TOOL_ROUNDS", "ToolLoop", "tool_loop"]
+__all__ = ["DEFAULT_MAX_TOOL_ROUNDS", "ToolLoop", "added_usage", "tool_loop"]
 
 DEFAULT_MAX_TOOL_ROUNDS = 8
 
@@ -77,7 +77,7 @@ class ToolLoop:
             calls = []
         if not calls or not reply.complete:
             self._ended = True
-            reply.usage = _added(self._spent, reply.usage)
+            reply.usage = added_usage(self._spent, reply.usage)
             return []
         return calls
 
@@ -126,7 +126,7 @@ class ToolLoop:
         ]
         messages = [*body["messages"], assistant_message(text, calls), *results]
         self.rounds += 1
-        self._spent = _added(self._spent, reply.usage)
+        self._spent = added_usage(self._spent, reply.usage)
         reply.usage = None
         for choice in reply.choices:
             choice.finish_reason = None
@@ -140,7 +140,8 @@ class ToolLoop:
         return {**body, "messages": messages}
 
 
-def _added(a: Usage | None, b: Usage | None) -> Usage | None:
+def added_usage(a: Usage | None, b: Usage | None) -> Usage | None:
+    """The tokens of two requests together (None when neither reported any)."""
     if a is None or b is None:
         return b or a
     cached = (

@@ -30,6 +30,7 @@ from ._chat_request import (
 )
 from ._directives import Directives
 from ._images import image_geometry
+from ._llama import llama_cpp_refusal
 from ._records import ReceivedAttachment, attachments_of, last_user_message
 from ._schema_answers import break_document, document_for, requested_schema, schema_refused
 from ._tool_calls import (
@@ -252,6 +253,8 @@ def plan_chat(
     check_thinking_levels(body)
     check_attachments(body)
     check_tool_turns(body)
+    if merged.has("llama_cpp") and (refusal := llama_cpp_refusal(body)) is not None:
+        raise refusal
     if (hooks.no_json_schema or merged.has("no_json_schema")) and schema_refused(body):
         raise invalid(JSON_SCHEMA_REFUSED, "response_format", "unsupported_response_format")
     model = body["model"]

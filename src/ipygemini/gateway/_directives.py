@@ -77,6 +77,8 @@ FAULTS: dict[str, str] = {
     "end the body (same_write=1: [DONE] and the junk in one socket write)",
     "no_json_schema": "refuse response_format type json_schema with a 400 (json_object still "
     "works); FakeGateway(no_json_schema=True) does it for every request",
+    "llama_cpp": "act like llama-cpp-python's server: HTTP 500 with a validation message for "
+    "response_format json_schema and for an assistant turn whose content is null",
     "bad_json": "the first times=N (default 1) schema answers of this gateway that carry this "
     "fault leave out a required field (counted per gateway until clear())",
 }

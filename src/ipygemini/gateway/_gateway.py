@@ -176,7 +176,20 @@ class FakeGateway(GatewayLedger):
             target=self._accept_loop, name=f"FakeGateway:{self.port}", daemon=True
         )
         self._accept_thread.start()
+        self._forget_lessons()  # a new server here: what an earlier one at this address taught
         return self
+
+    def clear(self) -> None:
+        """`GatewayLedger.clear`, and what clients learned from this gateway (its kind, a
+        refused ``json_schema``, accepted thinking levels): a cleared gateway is as good as new."""
+        super().clear()
+        if self._server is not None:
+            self._forget_lessons()
+
+    def _forget_lessons(self) -> None:
+        from ..log._gateways import forget
+
+        forget(self.base_url)
 
     def _accept_loop(self) -> None:
         server, wake = self._server, self._wake_reader

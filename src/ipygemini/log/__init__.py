@@ -36,6 +36,7 @@ __all__ = [
     "default_path",
     "entries",
     "exchange_from",
+    "gateways",
     "get",
     "path",
     "usage",
@@ -69,6 +70,15 @@ def entries(n: int = 20, search: str | None = None) -> Any:
     frame = pd.DataFrame(rows, columns=columns)
     frame["started"] = pd.to_datetime(frame["started"], unit="s", utc=True).dt.tz_convert(None)
     return frame.set_index("id")
+
+
+def gateways(base_url: str | None = None) -> list[dict[str, Any]]:
+    """What each gateway taught this client (``%gemini config`` shows it): one dict per base
+    URL with ``kind`` ("litellm" or None), ``json_schema_refused``, ``levels`` (the thinking
+    levels each model accepts) and ``updated``; only `base_url`'s when given."""
+    from ._gateways import learned
+
+    return learned(base_url)
 
 
 def get(entry_id: int) -> Entry | None:

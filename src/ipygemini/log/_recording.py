@@ -82,7 +82,7 @@ class LogTags:
 class Recorder:
     """One request's log entry: started when the request is made, written once at its end."""
 
-    __slots__ = ("_t0", "done", "settings", "started", "tags")
+    __slots__ = ("_t0", "done", "key", "settings", "started", "tags")
 
     def __init__(self, settings: Settings, tags: LogTags) -> None:
         self.settings = settings
@@ -90,6 +90,29 @@ class Recorder:
         self.started = time.time()
         self._t0 = time.perf_counter()
         self.done = False
+        self.key: str | None = None
+        """The cache key of what the user asked (see `asked`); None until the body is built."""
+
+    @property
+    def gateway(self) -> str:
+        """The gateway as the cache key names it: its base URL, or "offline" for the built-in
+        offline gateway (whose port changes with every process)."""
+        return "offline" if self.settings.offline else self.settings.base_url
+
+    def asked(self, body: Mapping[str, Any]) -> None:
+        """Key the request on `body`, what the user asked, before a gateway's lessons (the
+        ``json_object`` fallback, a thinking level it accepts) rewrote what is sent: the
+        same question finds its answer from every client, before and after the lesson."""
+        from ._exchange import cache_key
+
+        self.key = cache_key(body, self.gateway)
+
+    def _key(self, body: Mapping[str, Any]) -> str:
+        if self.key is not None:
+            return self.key
+        from ._exchange import cache_key
+
+        return cache_key(body, self.gateway)
 
     @property
     def uses_cache(self) -> bool:
@@ -104,22 +127,10 @@ class Recorder:
         n = body.get("n")
         if (isinstance(n, int) and n > 1) or body.get("tools"):
             return None
-        from ._exchange import cache_key
-
-        entry = exchange_log().lookup(cache_key(body, self.settings.base_url))
+        entry = exchange_log().lookup(self._key(body))
         if entry is not None and entry.finish_reason == "tool_calls":
             return None  # the log keeps no tool calls: such an answer cannot be replayed whole
         return entry
-
-    def cached_reply(self, body: Mapping[str, Any]) -> Reply | None:
-        """A `Reply` (``cached=True``) from the log for `body`, or None; logged as a cache hit."""
-        entry = self.lookup(body)
-        if entry is None:
-            return None
-        reply = Reply()
-        fill_from_entry(reply, entry)
-        self.finish(body, reply)
-        return reply
 
     def finish(self, body: Mapping[str, Any], reply: Reply, *, wait: bool = True) -> None:
         """The reply ended: add its usage to the session's tally and write the exchange (once;
@@ -152,6 +163,7 @@ class Recorder:
             conversation=self.tags.conversation,
             from_cache=reply.cached,
         )
+        exchange.cache_key = self._key(body)
         exchange_log().record(exchange, secret=self.settings.api_key, wait=wait)
 
     def failed(self, body: Mapping[str, Any], exc: BaseException) -> None:
