@@ -288,7 +288,7 @@ async def run_rows(
                     governor.throttled(start, asked)
                     if throttles <= throttle_retries:
                         if asked is None:  # no pause to honour: this row backs off alone
-                            await sleep(THROTTLE_WAIT * 2 ** min(throttles - 1, 5) * jitter())
+                            await sleep(THROTTLE_WAIT * 2 ** min(throttles - 1, 3) * jitter())
                         continue
                 elif is_retryable(exc) and failures < retries:
                     await sleep(backoff * 2**failures * jitter())
