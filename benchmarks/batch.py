@@ -145,6 +145,14 @@ def run_map(gw: FakeGateway, rows: list[str]) -> int:
     return len(rows) - batch.statuses.get("complete", 0)
 
 
+def run_map_at_limit(gw: FakeGateway, rows: list[str]) -> int:
+    """`Client.map` told the limit (`max_rpm` at 95% of R): it starts there, no probing."""
+    assert gw.rate_limit is not None
+    client = Client(base_url=gw.base_url, api_key=gw.api_key)
+    batch = client.map(rows, progress=False, max_rpm=gw.rate_limit * 60 * 0.95)
+    return len(rows) - batch.statuses.get("complete", 0)
+
+
 def run_sequential(gw: FakeGateway, rows: list[str]) -> int:
     client = Client(base_url=gw.base_url, api_key=gw.api_key)
     failed = 0
@@ -279,6 +287,10 @@ def main() -> None:
     results = [measure("ipygemini Client.map", run_map, rows, args)]
     if not args.quick:
         results.append(measure("ipygemini Client.map, short batch", run_map, short, args))
+        at_limit = [f"{row} (max_rpm)" for row in short]
+        results.append(
+            measure("Client.map(max_rpm=0.95 R), short", run_map_at_limit, at_limit, args)
+        )
         results.append(measure("openai.AsyncOpenAI + Semaphore(16)", run_openai, rows, args))
         subset = rows[: args.sequential_rows]
         seq = measure("sequential Client.chat loop", run_sequential, subset, args)

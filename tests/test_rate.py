@@ -128,13 +128,15 @@ def test_growth_slows_near_the_rate_of_the_last_refusal() -> None:
     assert gov.rate - ceiling == pytest.approx(far_step * 0.1)
 
 
-def against_windows(rows: int, limit: int, latency: float) -> tuple[float, int, int, int]:
+def against_windows(
+    rows: int, limit: int, latency: float, max_rpm: float | None = None
+) -> tuple[float, int, int, int]:
     """(seconds until the last answer, requests sent, 429s, requests sent in the first second)
     for `rows` rows sent by 16 workers against a gateway like FakeGateway: fixed one-second
     windows counting every request, over `limit` a 429 with ``Retry-After`` (whole seconds
     until the window ends, rounded up), which pauses the batch."""
     clock = Clock()
-    gov = RateGovernor(clock=clock)
+    gov = RateGovernor(clock=clock, max_rpm=max_rpm)
     window_start, in_window = -1.0, 0
     events: list[tuple[float, int, str, float]] = []  # (time, order, kind, sent_at or -1)
     order, pending, sent, refused, last = 0, rows, 0, 0, 0.0
@@ -184,3 +186,9 @@ def test_slow_start_finds_the_limit_without_a_burst(rows: int, latency: float) -
     assert refused / sent <= 0.02  # short batches included
     if rows >= 1000:
         assert rows / wall >= 0.9 * 20
+
+
+def test_a_batch_given_max_rpm_starts_at_it() -> None:
+    wall, _, refused, first_second = against_windows(120, limit=20, latency=0.1, max_rpm=1140)
+    assert refused == 0 and 19 <= first_second <= 20  # 0.95 R from the first second on
+    assert 120 / wall >= 0.9 * 20

@@ -49,14 +49,15 @@ class RateGovernor:
         decrease: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`start_rate` requests/s to begin with; until the first 429 each success adds 1 req/s
+        """`start_rate` requests/s to begin with (`max_rpm`'s rate when given); until the first 429 each success adds 1 req/s
         within the probe margin; after it each success adds `increase` req/s (the rate grows
         by that fraction per second), and each 429 sets it to `decrease` times the rate at
         which answers were actually coming back."""
         if max_rpm is not None and max_rpm <= 0:
             raise ValueError(f"max_rpm must be > 0; got {max_rpm!r}")
         self.cap = max_rpm / 60 if max_rpm is not None else None
-        self.rate = min(start_rate, self.cap) if self.cap else start_rate
+        # a rate the user gave is where the batch starts: no probing up to a known limit
+        self.rate = self.cap if self.cap is not None else start_rate
         self.start_rate = self.rate
         self.min_rate = min(min_rate, self.rate)
         self.increase = increase
@@ -67,7 +68,7 @@ class RateGovernor:
         self.sent = 0
         self.throttles = 0
         self._last_cut = float("-inf")
-        self.slow_start = True
+        self.slow_start = self.cap is None
         self.ceiling: float | None = None
         """The rate at which the last 429 came (None before the first)."""
         self._answers: deque[float] = deque()
