@@ -133,7 +133,7 @@ def fill(
 ) -> str:
     """`template` filled from one row: ``{column}``, ``{index}``, ``{}`` (the whole row); a
     template with no placeholder gets the whole row after a blank line. Raises `KeyError`
-    naming the placeholder that has no value in this row (`check_rows` reports it)."""
+    naming the placeholder that has no value in this row (`prompts_for` reports it)."""
     names = list(record) if columns is None else list(columns)
     used = False
 
