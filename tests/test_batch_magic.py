@@ -133,3 +133,27 @@ def test_interrupt_keeps_the_finished_rows_and_stops_queued_cells(
         )
     )
     assert check.stdout == "300 True True False\n"
+
+
+def test_each_honours_refresh_and_logs_its_rows_as_batch(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("import pandas as pd\nwords = pd.DataFrame({'w': ['refresh-a', 'refresh-b']})"))
+    ok(kernel.run("%%gemini --each words -o first\nDefine {w}"))
+    assert len(magic_gateway.requests) == 2
+    magic_gateway.clear()
+    resumed = ok(kernel.run("%%gemini --each words -o again\nDefine {w}"))
+    assert "2 from the log" in resumed.stdout and magic_gateway.requests == []
+    ok(kernel.run("%%gemini --each words -o fresh --refresh\nDefine {w}"))
+    assert len(magic_gateway.requests) == 2  # --refresh sends every row again
+    sources = ok(kernel.run("from ipygemini import log\nprint(set(log.entries(2).source))"))
+    assert sources.stdout == "{'batch'}\n"
+
+
+def test_each_without_placeholder_sends_each_row(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    ok(kernel.run("import pandas as pd\nphrases = pd.DataFrame({'text': ['bonjour', 'merci']})"))
+    ok(kernel.run("%%gemini --each phrases -o fr\nTranslate to English"))
+    sent = sorted(r.body["messages"][-1]["content"] for r in magic_gateway.requests)
+    assert sent == ["Translate to English\n\nbonjour", "Translate to English\n\nmerci"]

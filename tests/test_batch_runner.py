@@ -136,3 +136,64 @@ def test_cancelling_keeps_finished_rows() -> None:
 
     outcomes = asyncio.run(main())
     assert [o.status for o in outcomes] == ["complete", "complete", "not run", "not run", "not run"]
+
+
+def always_500(i: int, prompt: str) -> Any:
+    async def ask() -> Reply:
+        raise ServerError("HTTP 500: upstream failed.", status_code=500)
+
+    return ask()
+
+
+def test_a_failing_row_has_a_budget_that_fits_a_batch() -> None:
+    clock = Clock()
+    governor = RateGovernor(clock=clock, start_rate=1000)
+    (outcome,) = asyncio.run(
+        run_rows(["x"], always_500, sleep=clock.sleep, clock=clock, governor=governor)
+    )
+    assert outcome.status == "failed" and outcome.attempts == 3
+    assert sum(clock.slept) <= 2.0  # not the ~15 s of a client's four backoffs
+    # the hint says what to do in a batch, not the client's "try again in a moment"
+    assert outcome.error == (
+        "HTTP 500: upstream failed. It failed 3 times; run the same map again: answered rows "
+        "come from the log and only failed ones are sent later."
+    )
+
+
+def test_a_throttled_row_waits_and_its_hint_applies_to_a_batch() -> None:
+    async def ask(i: int, prompt: str) -> Reply:
+        error = RateLimitError("HTTP 429: slow down.", status_code=429)
+        error.retry_after = 2.0
+        raise error
+
+    clock = Clock()
+    governor = RateGovernor(clock=clock, start_rate=1000)
+    (outcome,) = asyncio.run(
+        run_rows(["x"], ask, sleep=clock.sleep, clock=clock, governor=governor, resumable=False)
+    )
+    assert outcome.status == "failed" and outcome.attempts == 9  # 8 retries for a 429
+    assert clock.now >= 8 * 2.0  # every Retry-After was waited out
+    assert "max_retries" not in (outcome.error or "")
+    assert outcome.error is not None and outcome.error.endswith(
+        "The gateway still refused after 9 tries; run the failed rows again (status 'failed' "
+        "in to_frame())."
+    )
+
+
+def test_a_throttle_without_retry_after_backs_the_row_off() -> None:
+    calls = 0
+
+    async def ask(i: int, prompt: str) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise RateLimitError("HTTP 429: slow down.", status_code=429)
+        return answer("ok")
+
+    clock = Clock()
+    governor = RateGovernor(clock=clock, start_rate=1000)
+    (outcome,) = asyncio.run(
+        run_rows(["x"], ask, sleep=clock.sleep, clock=clock, governor=governor)
+    )
+    assert outcome.status == "complete" and outcome.attempts == 4
+    assert clock.now >= 0.75 * (1 + 2 + 4)  # it waited, doubling, rather than hammering

@@ -16,7 +16,9 @@ SCHEMA = {"type": "object", "properties": {"word": {"type": "string"}}, "require
 
 
 def test_dask_frame_is_answered_lazily_under_one_shared_rate() -> None:
-    from ipygemini.batch._dask import map_dask
+    from ipygemini.batch import map_dask
+    from ipygemini.client import AsyncClient
+    from ipygemini.client._schema import output_schema
 
     frame = pd.DataFrame({"text": [f"row {i}" for i in range(48)]}, index=range(100, 148))
     with (
@@ -30,7 +32,11 @@ def test_dask_frame_is_answered_lazily_under_one_shared_rate() -> None:
             {}, offline_fallback=False, base_url=gw.base_url, api_key=gw.api_key
         )
         lazy = map_dask(
-            settings, dd.from_pandas(frame, npartitions=4), "Say {text} at {index}", schema=SCHEMA
+            AsyncClient,
+            settings,
+            dd.from_pandas(frame, npartitions=4),
+            "Say {text} at {index}",
+            shape=output_schema(SCHEMA),
         )
         assert isinstance(lazy, dd.DataFrame) and gw.requests == []  # nothing sent yet
         out = lazy.compute()

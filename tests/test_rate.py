@@ -4,6 +4,7 @@ gateway that refuses what goes over its limit."""
 from __future__ import annotations
 
 import heapq
+import math
 
 import pytest
 
@@ -125,3 +126,69 @@ def test_growth_slows_near_the_rate_of_the_last_refusal() -> None:
     gov.rate = ceiling
     gov.succeeded()
     assert gov.rate - ceiling == pytest.approx(far_step * 0.1)
+
+
+def against_windows(
+    rows: int, limit: int, latency: float, max_rpm: float | None = None
+) -> tuple[float, int, int, int]:
+    """(seconds until the last answer, requests sent, 429s, requests sent in the first second)
+    for `rows` rows sent by 16 workers against a gateway like FakeGateway: fixed one-second
+    windows counting every request, over `limit` a 429 with ``Retry-After`` (whole seconds
+    until the window ends, rounded up), which pauses the batch."""
+    clock = Clock()
+    gov = RateGovernor(clock=clock, max_rpm=max_rpm)
+    window_start, in_window = -1.0, 0
+    events: list[tuple[float, int, str, float]] = []  # (time, order, kind, sent_at or -1)
+    order, pending, sent, refused, last = 0, rows, 0, 0, 0.0
+    starts: list[float] = []
+
+    def schedule(at: float, kind: str, value: float = -1.0) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(events, (at, order, kind, value))
+
+    for _ in range(min(16, rows)):
+        pending -= 1
+        schedule(gov.claim(), "send")
+    while events:
+        now, _, kind, value = heapq.heappop(events)
+        clock.now = now
+        if kind == "send":
+            sent += 1
+            starts.append(now)
+            if now >= window_start + 1.0:
+                window_start, in_window = now, 0
+            in_window += 1
+            if in_window <= limit:
+                schedule(now + latency, "answered", now)
+            else:
+                retry_after = max(1, math.ceil(window_start + 1.0 - now))
+                schedule(now + latency, f"refused:{retry_after}", now)
+        elif kind == "answered":
+            gov.succeeded()
+            last = now
+            if pending:
+                pending -= 1
+                schedule(gov.claim(), "send")
+        else:  # refused: the row is sent again when the governor allows
+            refused += 1
+            gov.throttled(value, float(kind.split(":")[1]))
+            schedule(gov.claim(), "send")
+    first_second = sum(1 for s in starts if s < starts[0] + 1.0)
+    return last, sent, refused, first_second
+
+
+@pytest.mark.parametrize("rows", [120, 1000])
+@pytest.mark.parametrize("latency", [0.1, 0.3])
+def test_slow_start_finds_the_limit_without_a_burst(rows: int, latency: float) -> None:
+    wall, sent, refused, first_second = against_windows(rows, limit=20, latency=latency)
+    assert first_second <= 20  # the first second stays under the limit (it was 2.4x)
+    assert refused / sent <= 0.02  # short batches included
+    if rows >= 1000:
+        assert rows / wall >= 0.9 * 20
+
+
+def test_a_batch_given_max_rpm_starts_at_it() -> None:
+    wall, _, refused, first_second = against_windows(120, limit=20, latency=0.1, max_rpm=1140)
+    assert refused == 0 and 19 <= first_second <= 20  # 0.95 R from the first second on
+    assert 120 / wall >= 0.9 * 20

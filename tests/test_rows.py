@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ipygemini import OptionError
-from ipygemini.batch._rows import check_template, fill, rows_of, template_fields
+from ipygemini.batch._rows import check_template, fill, prompts_for, rows_of, template_fields
 
 
 def test_dataframes_keep_their_index_and_columns() -> None:
@@ -14,7 +14,8 @@ def test_dataframes_keep_their_index_and_columns() -> None:
     rows = rows_of(df)
     assert rows.index == ["a", "b"] and rows.columns == ["name", "age"]
     assert fill("{name} is {age} ({index})", rows.records[0], rows.index[0]) == "Ada is 36.0 (a)"
-    assert fill("{name}|{age}", rows.records[1], "b") == "|"
+    with pytest.raises(OptionError, match=r"1 row\(s\) have no value for \{name\}.*: 'b'"):
+        prompts_for("{name}|{age}", rows)  # None and NaN are no value, as a missing key is
 
 
 def test_lists_of_strings_and_dicts() -> None:
@@ -41,3 +42,15 @@ def test_templates_keep_literal_braces_and_name_missing_columns() -> None:
         OptionError, match=r"\{colour\}, which is not a column; the columns are text"
     ):
         check_template("{colour}", rows)
+
+
+def test_whole_row_and_names_of_any_script() -> None:
+    rows = rows_of([{"a": 1, "b": None}, {"a": 2, "b": "x"}])
+    assert prompts_for("Sum up", rows) == ["Sum up\n\na: 1", "Sum up\n\na: 2\nb: x"]
+    assert prompts_for("{}", rows_of(["only"])) == ["only"]
+    assert template_fields("{Größe} {review-text} {0} {x: 1} {} {{lit}}") == [
+        "Größe",
+        "review-text",
+        "0",
+        "",
+    ]

@@ -16,6 +16,7 @@ from ._rate import RateGovernor
 
 if TYPE_CHECKING:
     from .._settings import Settings
+    from ._map import AnswerShape, ClientType
 
 __all__ = ["ActorGovernor", "map_dask"]
 
@@ -37,18 +38,20 @@ class ActorGovernor:
 
 
 def map_dask(
+    client_type: ClientType,
     settings: Settings,
     frame: Any,
     template: str,
     *,
-    schema: Any = None,
+    shape: AnswerShape | None = None,
     max_rpm: float | None = None,
     concurrency: int = 16,
     **options: Any,
 ) -> Any:
     """A lazy Dask DataFrame of answers for every row of `frame` (the columns of
     `Batch.to_frame`, `frame`'s index), paced by one governor actor on the current
-    ``distributed`` client."""
+    ``distributed`` client. `client_type` (`AsyncClient`) makes each partition's client on
+    its worker; `shape` is the schema's `OutputSchema`."""
     try:
         import pandas as pd
         from distributed import get_client
@@ -68,15 +71,13 @@ def map_dask(
 
     columns = [str(c) for c in frame.columns]
     check_template(template, Rows([], [], columns))
-    probe = BatchPlan([], template, schema)  # checks the schema before anything is sent
-    answers = probe.fields if probe.fields is not None else ["answer"]
+    probe = BatchPlan(frame._meta, template, shape).batch([])  # the columns, nothing sent
+    own = probe.own_columns
+    numbers = (own["input_tokens"], own["output_tokens"])
     meta = pd.DataFrame(
         {
-            **{name: pd.Series([], dtype=object) for name in answers},
-            "status": pd.Series([], dtype=object),
-            "error": pd.Series([], dtype=object),
-            "input_tokens": pd.Series([], dtype="Int64"),
-            "output_tokens": pd.Series([], dtype="Int64"),
+            name: pd.Series([], dtype="Int64" if name in numbers else object)
+            for name in probe.columns
         },
         index=frame._meta.index[:0],
     )
@@ -84,9 +85,10 @@ def map_dask(
     return frame.map_partitions(
         answer_partition,
         template,
+        client_type,
         settings,
         governor,
-        schema,
+        shape,
         concurrency,
         options,
         meta=meta,
@@ -97,19 +99,20 @@ def map_dask(
 def answer_partition(
     part: Any,
     template: str,
+    client_type: ClientType,
     settings: Settings,
     governor: Any,
-    schema: Any,
+    shape: AnswerShape | None,
     concurrency: int,
     options: dict[str, Any],
 ) -> Any:
     """One partition's answers (runs on a worker, on a private event loop)."""
     from ._map import BatchPlan, amap, batch_client
 
-    plan = BatchPlan(part, template, schema)
+    plan = BatchPlan(part, template, shape)
 
     async def main() -> Any:
-        client = batch_client(settings)
+        client = batch_client(client_type, settings)
         try:
             return await amap(
                 client,

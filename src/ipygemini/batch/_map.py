@@ -1,34 +1,73 @@
 """`map`: one prompt template over every row, on an `AsyncClient` (awaited) or from synchronous
 code (a private event loop in a worker thread, so it also works inside a running kernel).
 
-Batches send with the client's own retries off: `run_rows` and its `RateGovernor` retry, so a
-429 slows the whole batch down instead of each request hammering on its own.
+The batch sits above the client and never imports it: `Client.map` / `AsyncClient.map` (and the
+magic) hand over the client class and the answer's shape (`OutputSchema`). Every row goes
+through the client's one request path (`chat`), tagged ``source="batch"``, with the client's
+own retries off: `run_rows` and its `RateGovernor` retry, so a 429 slows the whole batch down
+instead of each request hammering on its own.
+
+The cache options mean what they mean for `chat`; a batch's default is to resume: a row whose
+answer is in the log (and fits the schema) is not sent again. ``cache=False``,
+``refresh=True`` or a client with ``log=False`` send every row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._errors import OptionError
-from ..client._schema import AnswerValidationError
+from .._errors import GeminiError, OptionError
+from ._progress import ProgressBar
 from ._rate import RateGovernor
-from ._rows import Rows, check_template, fill, rows_of
+from ._rows import Rows, check_template, prompts_for, rows_of
 from ._runner import Batch, BatchProgress, RowOutcome, run_rows
 
 if TYPE_CHECKING:
     from .._settings import Settings
     from .._types import Reply
-    from ..client._async import AsyncClient
-    from ..client._schema import OutputSchema
 
-__all__ = ["BatchInterrupted", "BatchPlan", "amap", "map_in_thread"]
+__all__ = [
+    "AnswerShape",
+    "BatchClient",
+    "BatchInterrupted",
+    "BatchPlan",
+    "amap",
+    "amap_with_bar",
+    "batch_client",
+    "map_in_thread",
+]
 
 DEFAULT_CONCURRENCY = 16
+
+
+class AnswerShape(Protocol):
+    """What a batch needs of a schema (the client's `OutputSchema`)."""
+
+    @property
+    def wrapped(self) -> bool: ...
+    @property
+    def original(self) -> dict[str, Any]: ...
+    def parse(self, text: str) -> Any: ...
+
+
+class BatchClient(Protocol):
+    """What a batch needs of a client (`AsyncClient`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def chat(self) -> Callable[..., Awaitable[Reply]]: ...
+    @property
+    def cached_reply(self) -> Callable[..., Awaitable[Reply | None]]: ...
+    async def aclose(self) -> None: ...
+
+
+ClientType = Callable[["Settings"], BatchClient]
+"""Makes the batch's client from settings: `AsyncClient` itself."""
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -49,7 +88,7 @@ class BatchInterrupted(KeyboardInterrupt):
 class BatchPlan:
     """The rows, their prompts and the answer's shape, checked before anything is sent."""
 
-    def __init__(self, data: Any, template: str | None, schema: Any = None) -> None:
+    def __init__(self, data: Any, template: str | None, shape: AnswerShape | None = None) -> None:
         self.rows: Rows = rows_of(data)
         if template is None:
             if len(self.rows.columns) != 1:
@@ -63,15 +102,8 @@ class BatchPlan:
         if self.rows.records:
             check_template(template, self.rows)
         self.template = template
-        self.prompts: list[str | None] = [
-            fill(template, record, label)
-            for record, label in zip(self.rows.records, self.rows.index, strict=True)
-        ]
-        self.schema: OutputSchema | None = None
-        if schema is not None:
-            from ..client._schema import output_schema
-
-            self.schema = output_schema(schema)
+        self.prompts: list[str | None] = list(prompts_for(template, self.rows))
+        self.schema = shape
 
     @property
     def fields(self) -> list[str] | None:
@@ -85,8 +117,14 @@ class BatchPlan:
         return Batch(outcomes, list(self.rows.index), self.fields, parsed_answers=wrapped)
 
 
+def resumes(settings: Settings, options: Mapping[str, Any]) -> bool:
+    """Whether rows answered in the log are taken from it: the batch's default, unless
+    ``cache=False``, ``refresh=True`` or the client does not log."""
+    return bool(settings.log and options.get("cache") is not False and not options.get("refresh"))
+
+
 async def amap(
-    client: AsyncClient,
+    client: BatchClient,
     plan: BatchPlan,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -95,6 +133,7 @@ async def amap(
     on_progress: Callable[[BatchProgress], None] | None = None,
     outcomes: list[RowOutcome] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = asyncio.sleep,
     **options: Any,
 ) -> Batch:
     """Answer every row of `plan` with `client` (whose retries should be off); outcomes in
@@ -103,28 +142,30 @@ async def amap(
         governor = RateGovernor(max_rpm=max_rpm, clock=clock)
     if outcomes is None:
         outcomes = []
-    schema = plan.schema
-    if schema is not None:
-        options["schema"] = schema
-    lookup = getattr(client, "cached_reply", None)
+    resume = resumes(client.settings, options)
+    options.pop("cache", None)
+    options.pop("refresh", None)
+    options["source"] = "batch"
+    shape = plan.schema
+    if shape is not None:
+        options["schema"] = shape
 
     async def ask(i: int, prompt: str) -> Reply:
-        reply = await client.chat(prompt, **options)
+        # cache=False: the log was looked up by `skip` (without spending rate); the answer is
+        # still recorded, so a later run resumes from it
+        reply = await client.chat(prompt, cache=False, **options)
         reply.raw = None  # a batch keeps answers, not wire objects (memory over many rows)
         return reply
 
     async def skip(i: int) -> Reply | None:
         prompt = plan.prompts[i]
-        assert lookup is not None and prompt is not None
-        found = lookup(prompt, **options)
-        cached: Reply | None = await found if inspect.isawaitable(found) else found
-        if cached is not None and schema is not None:
-            from ..client._structured import settle
-
+        assert prompt is not None
+        cached = await client.cached_reply(prompt, **options)
+        if cached is not None and shape is not None and cached.complete:
             try:
-                settle(schema, cached)
-            except AnswerValidationError:
-                return None  # a logged answer that does not fit: ask again
+                cached.parsed = shape.parse(cached.text)
+            except GeminiError:
+                return None  # a logged answer that does not fit the schema: ask again
         return cached
 
     await run_rows(
@@ -133,21 +174,22 @@ async def amap(
         concurrency=concurrency,
         governor=governor,
         on_progress=on_progress,
-        skip=skip if lookup is not None else None,
+        skip=skip if resume else None,
         clock=clock,
+        sleep=sleep,
         outcomes=outcomes,
+        resumable=bool(client.settings.log),
     )
     return plan.batch(outcomes)
 
 
-def batch_client(settings: Settings) -> AsyncClient:
-    """An `AsyncClient` for a batch: the same settings, its own retries off."""
-    from ..client._async import AsyncClient
-
-    return AsyncClient(settings.replace(max_retries=0))
+def batch_client(client_type: ClientType, settings: Settings) -> BatchClient:
+    """The client a batch sends with: the same settings, its own retries off."""
+    return client_type(settings.replace(max_retries=0))
 
 
 def map_in_thread(
+    client_type: ClientType,
     settings: Settings,
     plan: BatchPlan,
     *,
@@ -166,7 +208,7 @@ def map_in_thread(
     started = threading.Event()
 
     async def main() -> Batch:
-        client = batch_client(settings)
+        client = batch_client(client_type, settings)
         try:
             return await amap(client, plan, on_progress=bar.update, outcomes=outcomes, **options)
         finally:
@@ -203,39 +245,19 @@ def map_in_thread(
     return task.result()
 
 
-class ProgressBar:
-    """A `tqdm.auto` bar (a widget in notebooks, text in a terminal): rows done and failed,
-    tokens, estimated cost when the model's price is known, and tqdm's own ETA."""
-
-    def __init__(self, total: int, model: str, enabled: bool) -> None:
-        self.bar: Any = None
-        if not enabled or total == 0:
-            return
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-        from ..log._prices import price_for
-
-        self.price = price_for(model)
-        self.bar = tqdm(total=total, unit="row", desc=f"{model}", mininterval=0.2)
-
-    def update(self, progress: BatchProgress) -> None:
-        if self.bar is None:
-            return
-        finished = progress.done + progress.failed
-        self.bar.update(finished - self.bar.n)
-        postfix: dict[str, Any] = {"failed": progress.failed, "tokens": f"{progress.tokens:,}"}
-        if self.price is not None:
-            from ..log._prices import cost
-
-            dollars = cost(
-                self.price,
-                input_tokens=progress.input_tokens,
-                output_tokens=progress.output_tokens,
-            )
-            if dollars is not None:
-                postfix["cost"] = f"${dollars:.4f}"
-        self.bar.set_postfix(postfix, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+async def amap_with_bar(
+    client_type: ClientType,
+    settings: Settings,
+    plan: BatchPlan,
+    *,
+    progress: bool = True,
+    **options: Any,
+) -> Batch:
+    """`AsyncClient.map`: `amap` on the running loop with a progress bar and its own client."""
+    bar = ProgressBar(len(plan.prompts), options.get("model") or settings.model, progress)
+    client = batch_client(client_type, settings)
+    try:
+        return await amap(client, plan, on_progress=bar.update, **options)
+    finally:
+        bar.close()
+        await client.aclose()

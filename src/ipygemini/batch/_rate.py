@@ -1,10 +1,14 @@
 """`RateGovernor`: how fast a batch may send, learned from the gateway's 429s (AIMD).
 
-Pure and clock-injected: workers ask `wait()` before each request and report `succeeded()` or
-`throttled(retry_after)` after it. The rate (requests per second) grows slowly while answers
-come back, drops by a factor on a 429/503, and a ``Retry-After`` pauses every worker, not just
-the one that got it. Every attempt counts against the rate, rejected ones too, so a gateway
-that refuses is not hammered. `max_rpm` caps the rate whatever was learned.
+Pure and clock-injected: workers `claim()` a start time before each request and report
+`succeeded()` or `throttled(retry_after)` after it. A batch starts slowly (`START_RATE`) and
+finds the limit without bursting past it: while no 429 has come, the rate may exceed what the
+gateway answered in the last second only by a margin (`PROBE_MARGIN`, `PROBE_FRACTION`), so
+the window in which the limit is met overflows by a few requests, not by the rate's growth of
+a whole second. A 429/503 cuts the rate to a fraction of what was answered, a ``Retry-After``
+pauses every worker (not just the one that got it), and probing near the limit just found is
+gentle. Every attempt counts against the rate, rejected ones too, so a gateway that refuses is
+not hammered. `max_rpm` caps the rate whatever was learned.
 """
 
 from __future__ import annotations
@@ -14,6 +18,13 @@ from collections import deque
 from collections.abc import Callable
 
 __all__ = ["RateGovernor"]
+
+START_RATE = 8.0
+"""Requests per second to begin with: below the common per-key limits (20/s = 1,200 RPM)."""
+PROBE_MARGIN = 6.0
+PROBE_FRACTION = 0.25
+"""Before the first 429 the rate stays within what was answered in the last second plus
+max(`PROBE_MARGIN`, `PROBE_FRACTION` of it): quick to grow, never a burst past the limit."""
 
 CUT_INTERVAL = 1.0
 """At most one slow-down per second: gateways count in windows (per second or minute), and
@@ -32,19 +43,22 @@ class RateGovernor:
         self,
         *,
         max_rpm: float | None = None,
-        start_rate: float = 10.0,
+        start_rate: float = START_RATE,
         min_rate: float = 0.2,
         increase: float = 0.01,
-        decrease: float = 0.9,
+        decrease: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`start_rate` requests/s to begin with; after the first 429 each success adds
-        `increase` req/s (the rate grows by that fraction per second), and each 429 sets it to
-        `decrease` times the rate at which answers were actually coming back."""
+        """`start_rate` requests/s to begin with (`max_rpm`'s rate when given); until the first 429 each success adds 1 req/s
+        within the probe margin; after it each success adds `increase` req/s (the rate grows
+        by that fraction per second), and each 429 sets it to `decrease` times the rate at
+        which answers were actually coming back."""
         if max_rpm is not None and max_rpm <= 0:
             raise ValueError(f"max_rpm must be > 0; got {max_rpm!r}")
         self.cap = max_rpm / 60 if max_rpm is not None else None
-        self.rate = min(start_rate, self.cap) if self.cap else start_rate
+        # a rate the user gave is where the batch starts: no probing up to a known limit
+        self.rate = self.cap if self.cap is not None else start_rate
+        self.start_rate = self.rate
         self.min_rate = min(min_rate, self.rate)
         self.increase = increase
         self.decrease = decrease
@@ -54,7 +68,7 @@ class RateGovernor:
         self.sent = 0
         self.throttles = 0
         self._last_cut = float("-inf")
-        self.slow_start = True
+        self.slow_start = self.cap is None
         self.ceiling: float | None = None
         """The rate at which the last 429 came (None before the first)."""
         self._answers: deque[float] = deque()
@@ -68,18 +82,23 @@ class RateGovernor:
         return start
 
     def succeeded(self) -> None:
-        """An answer came back: speed up (doubling per second until the first 429, then
-        `increase` req/s per second)."""
+        """An answer came back: speed up (1 req/s per answer, within the probe margin, until
+        the first 429; then `increase` req/s, gently near the rate of the last 429)."""
         now = self.clock()
         self._answers.append(now)
         while self._answers and self._answers[0] < now - 1.0:
             self._answers.popleft()
-        # Probing speeds up the longer no 429 came: cautious near the limit just found, quick
-        # to recover after a deep cut.
-        step = 1.0 if self.slow_start else self.increase * min(1.0 + now - self._last_cut, 3.0)
-        if self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
-            step *= CEILING_SLOWDOWN  # close to where the last 429 came: probe gently
-        self.rate += step
+        if self.slow_start:
+            answered = float(len(self._answers))
+            margin = max(PROBE_MARGIN, PROBE_FRACTION * answered)
+            self.rate = min(self.rate + 1.0, max(self.start_rate, answered + margin))
+        else:
+            # Probing speeds up the longer no 429 came: cautious near the limit just found,
+            # quick to recover after a deep cut.
+            step = self.increase * min(1.0 + now - self._last_cut, 3.0)
+            if self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
+                step *= CEILING_SLOWDOWN  # close to where the last 429 came: probe gently
+            self.rate += step
         if self.cap is not None:
             self.rate = min(self.rate, self.cap)
 
@@ -95,7 +114,7 @@ class RateGovernor:
             while self._answers and self._answers[0] < now - 1.0:
                 self._answers.popleft()
             rate = self.rate
-            if self.slow_start:  # the first 429 after doubling: the rate overshot; start from
+            if self.slow_start:  # the first 429 while probing: the rate overshot; start from
                 rate = min(rate, float(len(self._answers)) or rate)  # what was accepted
             self.ceiling = rate
             self.rate = max(self.min_rate, rate * self.decrease)

@@ -20,9 +20,11 @@ from .._errors import APIStatusError, ConnectionError, GeminiError, TimeoutError
 from .._types import Reply
 from ._rate import RateGovernor
 
-__all__ = ["Batch", "BatchProgress", "RowOutcome", "run_rows"]
+__all__ = ["OWN_COLUMNS", "Batch", "BatchProgress", "RowOutcome", "batch_hint", "run_rows"]
 
 NOT_RUN = "not run"
+OWN_COLUMNS = ("status", "error", "input_tokens", "output_tokens")
+"""The batch's own columns beside the answer (renamed when a schema field has the name)."""
 
 
 @dataclass(slots=True)
@@ -83,11 +85,37 @@ class Batch(Sequence[Reply | None]):
             counts[o.status] = counts.get(o.status, 0) + 1
         return counts
 
+    @property
+    def answer_columns(self) -> list[str]:
+        """The answer's columns: the schema's fields, else ``answer``."""
+        return list(self.fields) if self.fields is not None else ["answer"]
+
+    @property
+    def own_columns(self) -> dict[str, str]:
+        """The batch's own columns (status, error, input_tokens, output_tokens) by their name
+        in `records` and `to_frame`: the model's fields win, so one that a schema field also
+        names gets a ``batch_`` prefix (again, until it is free)."""
+        taken = set(self.answer_columns)
+        names: dict[str, str] = {}
+        for own in OWN_COLUMNS:
+            name = own
+            while name in taken:
+                name = "batch_" + name
+            taken.add(name)
+            names[own] = name
+        return names
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column of `records` and `to_frame`, in order."""
+        return [*self.answer_columns, *self.own_columns.values()]
+
     def records(self) -> list[dict[str, Any]]:
         """One dict per row: the answer (or the schema's fields), status, error, tokens."""
         return list(self._rows())
 
     def _rows(self) -> Iterator[dict[str, Any]]:
+        own = self.own_columns
         for o in self.outcomes:
             usage = o.reply.usage if o.reply is not None else None
             row: dict[str, Any] = {}
@@ -98,12 +126,10 @@ class Batch(Sequence[Reply | None]):
                 row["answer"] = o.parsed
             else:
                 row["answer"] = o.reply.text if o.reply is not None else None
-            row.update(
-                status=o.status,
-                error=o.error,
-                input_tokens=usage.prompt_tokens if usage else None,
-                output_tokens=usage.completion_tokens if usage else None,
-            )
+            row[own["status"]] = o.status
+            row[own["error"]] = o.error
+            row[own["input_tokens"]] = usage.prompt_tokens if usage else None
+            row[own["output_tokens"]] = usage.completion_tokens if usage else None
             yield row
 
     def to_frame(self) -> Any:
@@ -113,16 +139,15 @@ class Batch(Sequence[Reply | None]):
         except ImportError:
             raise ImportError("Batch.to_frame() needs pandas: pip install pandas") from None
         index = self.labels if len(self.labels) == len(self.outcomes) else None
-        answers = self.fields if self.fields is not None else ["answer"]
-        columns = [*answers, "status", "error", "input_tokens", "output_tokens"]
+        columns = self.columns
         data: dict[str, list[Any]] = {name: [] for name in columns}
         for record in self._rows():  # column lists: no dict per row held at once
             for name in columns:
                 data[name].append(record.get(name))
         frame = pd.DataFrame(data, index=index, columns=columns)
-        for name in ("input_tokens", "output_tokens"):  # whole numbers, missing where no answer
-            if name in frame:
-                frame[name] = frame[name].astype("Int64")
+        own = self.own_columns
+        for name in (own["input_tokens"], own["output_tokens"]):  # whole numbers, or missing
+            frame[name] = frame[name].astype("Int64")
         return frame
 
     def __repr__(self) -> str:
@@ -147,6 +172,10 @@ def is_throttle(error: BaseException) -> bool:
     )
 
 
+def jitter() -> float:
+    return random.uniform(0.75, 1.25)
+
+
 def is_retryable(error: BaseException) -> bool:
     if is_throttle(error):
         return True
@@ -155,28 +184,59 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, ConnectionError | TimeoutError)
 
 
+RETRIES = 2
+"""Retries of a row that failed (5xx, connection, timeout): few and quick, so failing rows end
+soon after the last good one; the user runs the batch again for them (it resumes)."""
+BACKOFF = 0.5
+THROTTLE_RETRIES = 8
+"""Retries of a row the gateway refused for its rate (429, 503): it asked to wait, not failed."""
+THROTTLE_WAIT = 1.0
+"""Seconds a refused row waits (doubling) when the gateway did not say how long (no readable
+``Retry-After``); with one, the governor pauses the whole batch that long."""
+
+
+def batch_hint(error: GeminiError, attempts: int, resumable: bool) -> str:
+    """The row's error line: what happened, and what to do about it in a batch (a client's
+    hint such as "raise max_retries" does nothing here)."""
+    again = (
+        "run the same map again: answered rows come from the log and only failed ones are sent"
+        if resumable
+        else "run the failed rows again (status 'failed' in to_frame())"
+    )
+    if is_throttle(error):
+        return f"{error.message} The gateway still refused after {attempts} tries; {again}."
+    if is_retryable(error):
+        return f"{error.message} It failed {attempts} times; {again} later."
+    return str(error)
+
+
 async def run_rows(
     prompts: Sequence[str | None],
     ask: Callable[[int, str], Awaitable[Reply]],
     *,
     concurrency: int = 16,
     governor: RateGovernor | None = None,
-    retries: int = 4,
-    backoff: float = 1.0,
+    retries: int = RETRIES,
+    backoff: float = BACKOFF,
+    throttle_retries: int = THROTTLE_RETRIES,
     check: Callable[[int, Reply], Any] | None = None,
     on_progress: Callable[[BatchProgress], None] | None = None,
     skip: Callable[[int], Awaitable[Reply | None]] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     outcomes: list[RowOutcome] | None = None,
+    resumable: bool = True,
 ) -> list[RowOutcome]:
     """Answer every prompt (None: a row with nothing to send, left "not run"); outcomes in order.
 
     `ask(i, prompt)` sends one request (without retries of its own). `skip(i)` may return a
     reply without sending (a cached answer), which costs no rate. `check(i, reply)` parses a
-    complete reply (a schema) and raises to fail the row. Cancelling the task stops at once,
-    keeping every finished row; rows not finished stay "not run" (pass `outcomes`, a list
-    filled in place, to keep them when the caller cancels).
+    complete reply (a schema) and raises to fail the row. A failing row is retried `retries`
+    times after `backoff` seconds (doubling); a throttled one `throttle_retries` times, after
+    the ``Retry-After`` the governor enforces (or `THROTTLE_WAIT`, doubling, without one).
+    Cancelling the task stops at once, keeping every finished row; rows not finished stay
+    "not run" (pass `outcomes`, a list filled in place, to keep them when the caller cancels).
+    `resumable`: running the batch again resumes from the log (said in failed rows' errors).
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1; got {concurrency}")
@@ -195,8 +255,9 @@ async def run_rows(
             progress.done += 1
         else:
             progress.failed += 1
-        usage = outcome.reply.usage if outcome.reply is not None else None
-        if usage is not None:
+        reply = outcome.reply
+        usage = reply.usage if reply is not None and not reply.cached else None
+        if usage is not None:  # what this run spent: answers from the log cost nothing
             progress.tokens += usage.prompt_tokens + usage.completion_tokens
             progress.input_tokens += usage.prompt_tokens
             progress.output_tokens += usage.completion_tokens
@@ -210,6 +271,7 @@ async def run_rows(
             if cached is not None:
                 finish(i, outcome, cached)
                 return
+        failures = throttles = 0
         while True:
             start = governor.claim()
             wait = start - clock()
@@ -221,14 +283,19 @@ async def run_rows(
             except GeminiError as exc:
                 if is_throttle(exc):
                     progress.throttled += 1
-                    governor.throttled(start, getattr(exc, "retry_after", None))
-                if is_retryable(exc) and outcome.attempts <= retries:
-                    if not is_throttle(exc):  # throttles wait through the governor
-                        await sleep(
-                            backoff * 2 ** (outcome.attempts - 1) * random.uniform(0.75, 1.25)
-                        )
+                    throttles += 1
+                    asked = getattr(exc, "retry_after", None)
+                    governor.throttled(start, asked)
+                    if throttles <= throttle_retries:
+                        if asked is None:  # no pause to honour: this row backs off alone
+                            await sleep(THROTTLE_WAIT * 2 ** min(throttles - 1, 3) * jitter())
+                        continue
+                elif is_retryable(exc) and failures < retries:
+                    await sleep(backoff * 2**failures * jitter())
+                    failures += 1
                     continue
-                outcome.status, outcome.error = "failed", str(exc)
+                outcome.status = "failed"
+                outcome.error = batch_hint(exc, outcome.attempts, resumable)
                 outcome.reply = getattr(exc, "reply", None)
                 report(outcome)
                 return

@@ -118,23 +118,23 @@ class AsyncClient(ClientBase):
     ) -> Batch:
         """`Client.map` awaited on the running loop (cancelling the task keeps nothing: use
         `Client.map` for a batch that Ctrl-C should stop and keep)."""
-        from ..batch._map import BatchPlan, ProgressBar, amap, batch_client
+        from ..batch import BatchPlan, amap_with_bar
+        from ._structured import schema_for
 
-        plan = BatchPlan(rows, template, schema)
-        bar = ProgressBar(len(plan.prompts), options.get("model") or self.model, progress)
-        client = batch_client(self.settings)
-        try:
-            return await amap(
-                client,
-                plan,
-                concurrency=concurrency,
-                max_rpm=max_rpm,
-                on_progress=bar.update,
-                **options,
-            )
-        finally:
-            bar.close()
-            await client.aclose()
+        shape = None
+        if schema is not None:
+            fmt = options.get("response_format")
+            shape = schema_for(schema, json=bool(options.get("json")), response_format=fmt)
+        plan = BatchPlan(rows, template, shape)
+        return await amap_with_bar(
+            AsyncClient,
+            self.settings,
+            plan,
+            progress=progress,
+            concurrency=concurrency,
+            max_rpm=max_rpm,
+            **options,
+        )
 
     async def models(self) -> list[Model]:
         """The models the gateway offers (ids without a leading ``models/``)."""

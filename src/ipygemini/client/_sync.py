@@ -140,12 +140,20 @@ class Client(ClientBase):
         Requests run concurrently (`concurrency`) on a private event loop, paced by what the
         gateway accepts (429s slow the batch, ``Retry-After`` pauses it, `max_rpm` caps it);
         a row fails only after its retries. Ctrl-C stops within a second and raises
-        `BatchInterrupted` whose ``batch`` keeps every finished row.
+        `BatchInterrupted` whose ``batch`` keeps every finished row. Rows already answered in
+        the log are not sent again (``cache=False`` or ``refresh=True`` sends them).
         """
-        from ..batch._map import BatchPlan, map_in_thread
+        from ..batch import BatchPlan, map_in_thread
+        from ._async import AsyncClient
+        from ._structured import schema_for
 
-        plan = BatchPlan(rows, template, schema)
+        shape = None
+        if schema is not None:
+            fmt = options.get("response_format")
+            shape = schema_for(schema, json=bool(options.get("json")), response_format=fmt)
+        plan = BatchPlan(rows, template, shape)
         return map_in_thread(
+            AsyncClient,
             self.settings,
             plan,
             progress=progress,

@@ -42,19 +42,17 @@ def data_cell(
     data = _variable(ns, args.each, "--each")
     if type(data).__module__.split(".", 1)[0] == "dask":
         return _dask(magic, data, cell, schema, options, args)
-    from ..batch._map import BatchInterrupted, BatchPlan, map_in_thread
+    from ..batch import BatchInterrupted
 
-    try:
-        plan = BatchPlan(data, each_template(cell, _columns_of(data), ns), schema)
-    except OptionError as exc:
-        raise usage_error(exc) from None
+    template = each_template(cell, _columns_of(data), ns)
     name = args.output or "_gemini"
     started = time.perf_counter()
-    try:
-        batch = map_in_thread(
-            magic.session.settings(),
-            plan,
-            progress=bool(plan.prompts),
+    try:  # the same path as Client.map
+        batch = magic.session.client().map(
+            data,
+            template,
+            schema=schema,
+            progress=True,
             concurrency=args.concurrency or 16,
             max_rpm=args.max_rpm,
             **options,
@@ -101,15 +99,19 @@ def _one(
 def _dask(
     magic: CellMagic, data: Any, cell: str, schema: Any, options: dict[str, Any], args: Any
 ) -> None:
-    from ..batch._dask import map_dask
+    from ..batch import map_dask
+    from ..client import AsyncClient
+    from ..client._structured import schema_for
 
     template = each_template(cell, [str(c) for c in data.columns], magic.ip.user_ns)
     try:
+        shape = None if schema is None else schema_for(schema, json=False, response_format=None)
         result = map_dask(
+            AsyncClient,
             magic.session.settings(),
             data,
             template,
-            schema=schema,
+            shape=shape,
             max_rpm=args.max_rpm,
             concurrency=args.concurrency or 16,
             **options,
