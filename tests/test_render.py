@@ -25,7 +25,7 @@ from ipygemini.render import (
     sanitize_html,
     tail_text,
 )
-from ipygemini.render._live import EMPTY, LiveMarkdown, RecordingPublisher, Throttle
+from ipygemini.render._live import EMPTY, MESSAGE_BYTES, LiveMarkdown, RecordingPublisher, Throttle
 
 # --- the shared HTML checker, on render's own output (no wrappers) --------------------------------
 
@@ -439,6 +439,21 @@ def test_live_handles_start_empty_and_give_way_to_one_output() -> None:
     assert inert_problems(final["text/html"]) == []  # with the folded thinking's wrappers
 
 
+def test_live_traffic_stays_within_four_times_the_final_output() -> None:
+    clock = FakeClock()
+    view, publisher = live_view(clock)
+    text = "".join(f"Paragraph {i}: " + "word " * 60 + "\n\n" for i in range(60))
+    feed_chunks(view, clock, text, 12, 0.004)  # 12-character chunks at 250 a second
+    final = view.finish()
+
+    def cost(data: dict[str, str]) -> int:
+        return MESSAGE_BYTES + sum(len(v) for v in data.values())
+
+    assert sum(cost(data) for _, data, _ in publisher.messages) <= 4 * cost(final)
+    assert view.renders > 20  # still live
+    assert len(view.handles) <= 60 / 3  # consecutive blocks share a handle
+
+
 def test_a_cell_that_printed_keeps_its_outputs_and_the_handles_are_emptied() -> None:
     view, publisher = live_view(FakeClock())
     view.text("Hello.\n\nWorld.")
@@ -551,7 +566,7 @@ def test_text_format_is_escaped_text_in_the_output() -> None:
     view, publisher = live_view(clock, fmt="text")
     feed_chunks(view, clock, "a <b>\n\nc", 2, 0.06)
     live = [data for kind, data, _ in publisher.messages if kind == "update"]
-    assert live and all("text/html" not in data for data in live)
+    assert live and all(d.get("text/html", "<pre>").startswith("<pre>") for d in live)
     [output] = final_outputs(view, publisher)
     assert output == {"text/html": "<pre>a &lt;b&gt;</pre><pre>c</pre>", "text/plain": "a <b>\n\nc"}
 

@@ -43,6 +43,20 @@ __all__ = [
 EMPTY: Bundle = {}
 """What a live handle is first shown as: nothing to render and nothing for nbval to compare."""
 
+MESSAGE_BYTES = 600
+"""About what one iopub message costs besides its data (header, parent header, metadata)."""
+
+SEGMENT_CHARS = 1200
+"""Consecutive Markdown blocks share one live handle until they hold this much text: two
+messages per handle instead of two per block, and a render re-sends at most a segment."""
+
+LIVE_BYTES_PER_CHAR = 5.5
+LIVE_FLOOR_BYTES = 16_000
+"""The live view's budget: its messages stay within ~5.5 bytes per character of answer so far
+(at least 16 KB, so short answers stream too); with the final output (~2.2 bytes a character:
+HTML and text) a long answer's display traffic stays within 4x of what the notebook keeps. A
+render that would overspend is skipped; the next chunk tries again."""
+
 
 class Throttle:
     """Says whether enough time has passed since the last render (`interval` seconds)."""
@@ -161,8 +175,13 @@ class LiveMarkdown:
         self.splitter = BlockSplitter(split=not (fmt == "json" or not final))
         self.pieces: list[Bundle] = []
         self.renders = 0  # live updates of an open block or thinking (benchmarks, tests)
+        self.live_bytes = 0  # what the live messages cost so far (see MESSAGE_BYTES)
+        self.received = 0  # characters of answer and thinking so far
         self.handles: list[str] = []  # every live handle shown
-        self._handle: str | None = None  # live handle of the open block
+        self._handle: str | None = None  # live handle of the open segment (blocks in a row)
+        self._segment: list[Bundle] = []  # its finished blocks
+        self._segment_chars = 0
+        self._segment_bytes = 0
         self._dirty = False
         self._thinking: list[str] = []
         self._thinking_chars = 0
@@ -193,6 +212,7 @@ class LiveMarkdown:
     def text(self, text: str) -> None:
         if self._thinking:
             self._end_thinking()
+        self.received += len(text)
         events = self.splitter.feed(text)
         if events:
             self._apply(events)
@@ -205,6 +225,7 @@ class LiveMarkdown:
             self._thinking_handle = self._open_handle()
         self._thinking.append(text)
         self._thinking_chars += len(text)
+        self.received += len(text)
         self._dirty = True
         if self.live and self.throttle.ready():
             self._render_live()
@@ -218,7 +239,7 @@ class LiveMarkdown:
         if self._closed:
             return
         self._closed = True
-        self._end_text()
+        self._end_text(show=False)
 
     def show(self, data: Bundle) -> None:
         """Add a part after the answer (the footer) to the final output."""
@@ -261,12 +282,21 @@ class LiveMarkdown:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _end_text(self) -> None:
+    def _end_text(self, *, show: bool = True) -> None:
+        """The text so far is finished (an image, a tool call or the end follows): its segment
+        is shown whole once more (`show`; not at the end, where the final output follows)."""
         if self._thinking:
             self._end_thinking()
         self._apply(self.splitter.flush())
-        if self._handle is not None:  # an open block that never had visible text
-            self._handle = None
+        self._end_segment(show=show)
+
+    def _end_segment(self, *, show: bool = True) -> None:
+        if self._handle is not None and self._segment and self._dirty and show:
+            self._update(answer_bundle(self._segment), self._handle)
+        self._handle = None
+        self._segment = []
+        self._segment_chars = 0
+        self._segment_bytes = 0
 
     def _add(self, piece: Bundle, display_id: str | None = None) -> None:
         """A finished part: kept for the final output; shown live in its handle (or a new one)."""
@@ -276,26 +306,33 @@ class LiveMarkdown:
         if display_id is None:
             display_id = self._open_handle()
         if display_id is not None:
-            self.publisher.update(piece, display_id)
+            self._update(piece, display_id)
 
     def _open_handle(self) -> str | None:
         if not self.live:
             return None
         display_id = uuid.uuid4().hex
         self.publisher.display(EMPTY, display_id)
+        self.live_bytes += MESSAGE_BYTES
         self.handles.append(display_id)
         return display_id
 
     def _apply(self, events: list[SplitEvent]) -> None:
+        """Blocks start in the open segment's handle (a new one when there is none); finished
+        blocks join the segment, which is closed once it holds `SEGMENT_CHARS` of text."""
         for event in events:
             if event.kind == "start":
-                self._handle = self._open_handle()
-            else:
-                handle, self._handle = self._handle, None
-                if self.final:
-                    self._add(self.render(event.text), handle)
-                elif handle is not None:
-                    self.publisher.update(EMPTY, handle)
+                if self._handle is None:
+                    self._handle = self._open_handle()
+            elif self.final:
+                block = self.render(event.text)
+                self.pieces.append(block)
+                self._segment.append(block)
+                self._segment_chars += len(event.text)
+                self._segment_bytes += len(block.get("text/html", block.get("text/plain", "")))
+                self._dirty = True
+                if self._segment_chars >= SEGMENT_CHARS:
+                    self._end_segment()
 
     def _end_thinking(self) -> None:
         text = "".join(self._thinking)
@@ -315,14 +352,34 @@ class LiveMarkdown:
             if self._thinking_handle is None:
                 return
             text = tail_text(self._thinking, self._thinking_chars, self.preview_chars)
-            self.publisher.update(thinking_bundle(text, live=True), self._thinking_handle)
+            if not self._affordable(text):
+                self._dirty = True
+                return
+            self._update(thinking_bundle(text, live=True), self._thinking_handle)
         else:
             if self._handle is None:
                 return
-            self.publisher.update(
-                self.render(self.splitter.preview(self.preview_chars)), self._handle
-            )
+            text = self.splitter.preview(self.preview_chars)
+            if not self._affordable(text, self._segment_bytes):
+                self._dirty = True
+                return
+            parts = [*self._segment, self.render(text)] if text else self._segment
+            self._update(answer_bundle(parts), self._handle)
         self.renders += 1
+
+    def _affordable(self, text: str, shown: int = 0) -> bool:
+        """A render of about `text` (its HTML ~1.2x) after `shown` bytes of finished blocks
+        fits the live view's byte budget."""
+        cost = MESSAGE_BYTES + shown + 1.2 * len(text)
+        budget = max(LIVE_FLOOR_BYTES, LIVE_BYTES_PER_CHAR * self.received)
+        return self.live_bytes + cost <= budget
+
+    def _update(self, data: Bundle, display_id: str) -> None:
+        """A live update: HTML only where there is HTML (the final output carries the text)."""
+        if "text/html" in data:
+            data = {"text/html": data["text/html"]}
+        self.publisher.update(data, display_id)
+        self.live_bytes += MESSAGE_BYTES + sum(len(v) for v in data.values())
 
 
 class _Nowhere:
