@@ -54,7 +54,7 @@ class AnswerInterrupted(KeyboardInterrupt):
 
 
 # (first option, its argparse name, second option, its name, why they do not go together):
-# documented in docs/MAGIC.md; each is a one-line UsageError and nothing is sent.
+# documented in README.md ("Answers as data"); each is a one-line UsageError, nothing sent.
 COMBINATIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("--json", "json", "--schema", "schema", "the schema already sets the answer's format"),
     ("-n", "n", "--schema", "schema", "a schema answer is one answer"),
