@@ -58,6 +58,31 @@ def answer_text(cell: Cell) -> str:
     return split_output(cell)[0]
 
 
+_IMAGE_TEXT = re.compile(r"GeneratedImage\([^\n]*\)")
+
+
+def answer_blocks(cell: Cell) -> list[dict[str, str]]:
+    """The answer's text in the cell's one output as one block (none when it shows no text),
+    images and footer left out: what the fault, soak and secrets tests read."""
+    if not [d for d in displays(cell.final) if d]:
+        return []
+    parts = [p for p in answer_text(cell).split("\n\n") if not _IMAGE_TEXT.fullmatch(p)]
+    text = "\n\n".join(parts)
+    return [{"text/plain": text}] if text else []
+
+
+def images_shown(cell: Cell) -> int:
+    """Images (from their bytes) in the cell's outputs."""
+    return sum(d.get("text/html", "").count('<img src="data:image/') for d in displays(cell.final))
+
+
+def is_footer(data: dict[str, str]) -> bool:
+    """An output that is only a footer line (an answer with no text to show)."""
+    return data.get("text/plain", "").startswith("— ") and "font-size:0.85em" in data.get(
+        "text/html", ""
+    )
+
+
 def footer(cell: Cell) -> str:
     return split_output(cell)[1]
 

@@ -1,7 +1,7 @@
 """Plain data the client returns: replies, images, usage, models, stream events.
 
 Small dataclasses with one job each, no I/O. `GeneratedImage` and the image MIME whitelist
-live in `_images` and are re-exported here.
+live in `_images`, the stream events in `_events`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -9,8 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from ._events import (
+    Event,
+    FinishEvent,
+    ImageEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallEvent,
+    UsageEvent,
+)
 from ._images import (
     GEMINI_MIME_TYPES,
     IMAGE_MIME_TYPES,
@@ -356,62 +365,3 @@ class Model:
     owned_by: str | None = None
     created: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-# --- stream events ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class TextDelta:
-    """New answer text."""
-
-    text: str
-    index: int = 0
-    type: Literal["text"] = "text"
-
-
-@dataclass(slots=True)
-class ReasoningDelta:
-    """New thinking text."""
-
-    text: str
-    index: int = 0
-    type: Literal["reasoning"] = "reasoning"
-
-
-@dataclass(slots=True)
-class ImageEvent:
-    """A complete image arrived."""
-
-    image: GeneratedImage
-    index: int = 0
-    type: Literal["image"] = "image"
-
-
-@dataclass(slots=True)
-class UsageEvent:
-    """Token counts arrived (usually in the last chunk)."""
-
-    usage: Usage
-    type: Literal["usage"] = "usage"
-
-
-@dataclass(slots=True)
-class FinishEvent:
-    """A choice finished, with the gateway's reason (stop, length, content_filter, ...)."""
-
-    reason: str
-    index: int = 0
-    type: Literal["finish"] = "finish"
-
-
-@dataclass(slots=True)
-class ToolCallEvent:
-    """A tool call ran (or was refused): `call` holds its name, arguments, result or error."""
-
-    call: ToolCall
-    index: int = 0
-    type: Literal["tool_call"] = "tool_call"
-
-
-Event = TextDelta | ReasoningDelta | ImageEvent | UsageEvent | FinishEvent | ToolCallEvent

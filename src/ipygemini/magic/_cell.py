@@ -263,13 +263,11 @@ class _Ending:
 
     def nothing(self, printed: list[bool]) -> None:
         """No answer to show: the live handles (if any) go."""
-        self.view.close()
-        if hasattr(self.view, "handles") and self.view.handles:
-            if printed[0]:
-                for display_id in self.view.handles:
-                    self.view.publisher.update({}, display_id)
-            else:
-                self.view.publisher.clear()
+        withdraw = getattr(self.view, "withdraw", None)  # the terminal view has no handles
+        if withdraw is not None:
+            withdraw(clear=not printed[0])
+        else:
+            self.view.close()
 
     def answer(self, reply: Reply, printed: list[bool]) -> None:
         view = self.view

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from ._blocks import BlockSplitter, SplitEvent, tail_text
 from ._bundles import (
@@ -27,6 +27,7 @@ from ._bundles import (
     thinking_bundle,
     tool_call_bundle,
 )
+from ._publishers import NOWHERE, IPythonPublisher, Publisher, RecordingPublisher
 
 if TYPE_CHECKING:
     from .._types import Choice, Event, GeneratedImage, ToolCall
@@ -72,73 +73,6 @@ class Throttle:
             self._last = now
             return True
         return False
-
-
-# --- publishing ----------------------------------------------------------------------------------
-
-
-class Publisher(Protocol):
-    """Where outputs go: a notebook's display publisher, or a recorder in tests."""
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None: ...
-
-    def update(self, data: Bundle, display_id: str) -> None: ...
-
-    def clear(self) -> None: ...
-
-
-class IPythonPublisher:
-    """Publishes through the shell's display publisher (display_data / update_display_data /
-    clear_output)."""
-
-    def __init__(self, shell: Any) -> None:
-        self._pub = shell.display_pub
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None:
-        transient = {"display_id": display_id} if display_id else None
-        self._pub.publish(data=data, metadata={}, transient=transient)
-
-    def update(self, data: Bundle, display_id: str) -> None:
-        self._pub.publish(data=data, metadata={}, transient={"display_id": display_id}, update=True)
-
-    def clear(self) -> None:
-        self._pub.clear_output(wait=True)  # cleared when the final output arrives: no flicker
-
-
-class RecordingPublisher:
-    """Keeps what would be published, and the notebook it would leave behind (for tests)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, Bundle, str | None]] = []
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None:
-        self.messages.append(("display", dict(data), display_id))
-
-    def update(self, data: Bundle, display_id: str) -> None:
-        self.messages.append(("update", dict(data), display_id))
-
-    def clear(self) -> None:
-        self.messages.append(("clear", {}, None))
-
-    @property
-    def displayed(self) -> list[Bundle]:
-        """What nbval compares: each display_data as first sent, those with no data left out."""
-        return [data for kind, data, _ in self.messages if kind == "display" and data]
-
-    @property
-    def final(self) -> list[Bundle]:
-        """What the saved notebook holds: the outputs since the last clear, each with its
-        handle's latest content."""
-        latest: dict[str, Bundle] = {}
-        shown: list[tuple[Bundle, str | None]] = []
-        for kind, data, display_id in self.messages:
-            if kind == "clear":
-                shown = []
-            elif kind == "display":
-                shown.append((data, display_id))
-            if display_id is not None:
-                latest[display_id] = data
-        return [latest[d] if d is not None else data for data, d in shown]
 
 
 class LiveMarkdown:
@@ -255,12 +189,25 @@ class LiveMarkdown:
         self.pieces.append(
             {"text/html": f"<p><strong>{label}</strong></p>", "text/plain": f"— {label} —"}
         )
-        view = LiveMarkdown(_NOWHERE, fmt=self.fmt, live=False)
+        view = LiveMarkdown(NOWHERE, fmt=self.fmt, live=False)
         view.text(choice.text)
         for image in choice.images:
             view.image(image)
         view.close()
         self.pieces.extend(view.pieces)
+
+    def withdraw(self, *, clear: bool = True) -> None:
+        """No answer to show (the request failed before one began): the live handles go
+        (cleared; or, `clear` False, emptied beside what else the cell showed)."""
+        self.close()
+        self._finished = True
+        if not self.handles:
+            return
+        if clear:
+            self.publisher.clear()
+        else:
+            for display_id in self.handles:
+                self.publisher.update(EMPTY, display_id)
 
     def finish(self, *, clear: bool = True) -> Bundle:
         """Replace the live handles with the one final output (shown, and returned). `clear`:
@@ -380,19 +327,3 @@ class LiveMarkdown:
             data = {"text/html": data["text/html"]}
         self.publisher.update(data, display_id)
         self.live_bytes += MESSAGE_BYTES + sum(len(v) for v in data.values())
-
-
-class _Nowhere:
-    """A publisher that shows nothing (the parts of a further answer are only collected)."""
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None:
-        pass
-
-    def update(self, data: Bundle, display_id: str) -> None:
-        pass
-
-    def clear(self) -> None:
-        pass
-
-
-_NOWHERE = _Nowhere()
