@@ -176,3 +176,14 @@ def test_every_option_in_every_mode(
         again = code.replace("-c table", "-c again") if mode == "chat" else code
         ok(table_kernel.run(again))
         assert bodies(magic_gateway) == [], "the repeat was not answered from the log"
+
+
+def test_each_rows_are_logged_as_a_batch(table_kernel: KernelSession) -> None:
+    ok(table_kernel.run("%%gemini --each rows\nLog me as a batch: {t}"))
+    check = ok(
+        table_kernel.run(
+            "import ipygemini.log as _log\n"
+            "print(sorted(set(_log.entries(2, 'Log me as a batch')['source'])))"
+        )
+    )
+    assert check.stdout == "['batch']\n"

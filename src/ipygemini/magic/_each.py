@@ -29,7 +29,7 @@ def each_cell(session: Session, ns: dict[str, Any], request: CellRequest) -> Non
     args = request.args
     data = notebook_variable(ns, args.each, "--each")
     schema = notebook_variable(ns, args.schema, "--schema") if args.schema is not None else None
-    options = dict(request.options)
+    options = dict(request.options, source="batch")  # rows are logged as a batch's (docs/LOG.md)
     if request.system:
         options["system"] = request.system
     if request.attachments:
