@@ -96,6 +96,8 @@ REFUSED: dict[tuple[str, str], tuple[str, str]] = {
     ("-n", "schema"): ("-n", "--schema"),
     ("-n", "each"): ("-n", "--each"),
     ("--json", "schema"): ("--json", "--schema"),
+    ("-n", "cache"): ("-n", "--cache"),
+    ("--tools", "cache"): ("--tools", "--cache"),
 }
 """Combinations that make no sense: one line naming both options, nothing sent."""
 

@@ -62,6 +62,8 @@ COMBINATIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("-c/--chat", "chat", "--each", "each", "rows are separate requests, not one conversation"),
     ("-f/--format", "format", "--schema", "schema", "a schema answer is shown as a table"),
     ("-f/--format", "format", "--each", "each", "the answers become a DataFrame"),
+    ("-n", "n", "--cache", "cache", "the log keeps one answer, so several are never replayed"),
+    ("--tools", "tools", "--cache", "cache", "the log keeps no tool calls to replay"),
 )
 
 _EACH_ONLY = (("--max-rpm", "max_rpm"), ("--concurrency", "concurrency"))
