@@ -38,7 +38,7 @@ from _reliability import (
 from conftest import KERNEL_KEY
 from ipygemini.testing import FakeGateway
 from kernel_driver import KernelSession, displays, ok
-from test_magic_kernel import answer_blocks, is_footer, one_line_error
+from test_magic_kernel import answer_blocks, compared, footer, images_shown, one_line_error
 
 IDS = [f.id for f in FAULTS]
 
@@ -153,11 +153,11 @@ def run_magic(kernel: KernelSession, gw: FakeGateway, fault: Fault, port: int) -
     finally:
         if settings:
             ok(kernel.run("%gemini config base_url=none idle_timeout=120"))
-    feet = [d["text/plain"] for d in displays(cell.final) if is_footer(d)]
+    feet = [footer(cell)] if [d for d in displays(cell.final) if d] else []
     blocks = answer_blocks(cell)
     # the image answer's text is "Here is the generated image (offline)." plus the image itself
     shown = "\n\n".join(b["text/plain"] for b in blocks)
-    images = [d for d in displays(cell.final) if "image/png" in d]
+    images = images_shown(cell)
     error_line = error_name = ""
     if fault.outcome in (ERROR, FAILED):
         err = one_line_error(cell)
@@ -173,8 +173,7 @@ def run_magic(kernel: KernelSession, gw: FakeGateway, fault: Fault, port: int) -
         assert not displays(cell.final), displays(cell.final)  # nothing shown, no footer
     else:
         assert feet, "no footer"
-        outputs = len(cell.final) - (1 if error_name else 0)  # the error output comes last
-        assert cell.recorded[:outputs] == cell.final[:outputs]  # nbval records what is saved
+        assert compared(cell.recorded) == compared(cell.final)  # nbval records what is saved
     # what _gemini keeps matches what the cell showed
     assert kept["kept"], "_gemini was not set"
     if error_name:
@@ -188,7 +187,7 @@ def run_magic(kernel: KernelSession, gw: FakeGateway, fault: Fault, port: int) -
         slept=kept["slept"],
         requests=len(chat_bodies(gw)),
         expected=expected_answer(gw, fault),
-        images=len(images),
+        images=images,
         image_bytes=max(kept["images"], default=0),
         status=kept["status"],
         error_line=error_line,

@@ -50,12 +50,16 @@ def displays(cell: Cell) -> list[dict[str, str]]:
 
 
 def footer(cell: Cell) -> str:
-    (line,) = [d["text/plain"] for d in displays(cell) if d.get("text/plain", "").startswith("— ")]
-    return line
+    """The footer line of the cell's one answer output (answer, then a blank line, then it)."""
+    (answer,) = [d for d in displays(cell) if d]
+    return "— " + answer["text/plain"].rpartition("\n\n— ")[2]
 
 
-def answer_outputs(cell: Cell) -> list[dict[str, str]]:
-    return [d for d in displays(cell) if not d.get("text/plain", "").startswith("— ")]
+def answer_outputs(cell: Cell) -> list[str]:
+    """The answer text of the cell's one output (its footer left out; a cell that printed
+    a warning meanwhile keeps it, and the emptied live handles, beside the answer)."""
+    (answer,) = [d for d in displays(cell) if d]
+    return [answer["text/plain"].rpartition("\n\n— ")[0]]
 
 
 def rows(home: Path) -> list[dict[str, Any]]:
@@ -173,7 +177,7 @@ def test_a_corrupt_log_file_warns_once_and_the_answer_shows(gateway: FakeGateway
         second = ok(session.run("%%gemini\nAnd again"))
     finally:
         session.shutdown()
-    assert any("Still answer me" in d.get("text/plain", "") for d in answer_outputs(first))
+    assert any("Still answer me" in text for text in answer_outputs(first))
     assert first.stderr.count("could not write to the log") == 1
     assert "could not" not in second.stderr  # one line per kind of failure, not per answer
 

@@ -1,5 +1,6 @@
-"""%%gemini in a real JupyterLab page (headless chromium): hostile answers stay inert, placeholders
-take no room, and the finished answer is rendered HTML. Skipped where no browser is available.
+"""%%gemini in a real JupyterLab page (headless chromium): hostile answers stay inert, the answer
+streams live into displays first shown empty, and the finished answer is ONE rendered output.
+Skipped where no browser is available.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def test_streamed_answer_in_jupyterlab(gateway: FakeGateway, tmp_path: Path) -> 
             run_cell(page, 0)
             run_cell(page, 1)
             cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
+            cell.locator(".jp-OutputArea-output", has_text="FakeGateway").wait_for(timeout=60_000)
+            live_footers = cell.locator(".jp-OutputArea-output", has_text="tokens").count()
+            live_empty: list[float] = page.evaluate(
+                """(cell) => [...cell.querySelectorAll('.jp-OutputArea-child')]
+                    .filter(o => o.innerText.trim() === '')
+                    .map(o => o.getBoundingClientRect().height)""",
+                cell.element_handle(),
+            )
             cell.locator(".jp-OutputArea-output", has_text="tokens").wait_for(timeout=60_000)
             report: dict[str, Any] = page.evaluate(
                 """(cell) => {
@@ -75,4 +84,6 @@ def test_streamed_answer_in_jupyterlab(gateway: FakeGateway, tmp_path: Path) -> 
     assert '<img src=x onerror="window.__pwned=1">' in report["text"]  # shown as text
     assert report["details"] == 1 and report["openDetails"] == 0  # thinking, folded
     assert report["code"] == 1
-    assert report["emptyHeights"] and max(report["emptyHeights"]) <= 1.0, report["emptyHeights"]
+    assert live_footers == 0  # the answer showed while it streamed, before the footer
+    assert max(live_empty, default=0.0) <= 1.0, live_empty  # empty live handles take no room
+    assert report["outputs"] == 1, report["outputs"]  # then one output: answer and footer

@@ -147,16 +147,11 @@ def test_option_errors_stay_usage_errors(kernel: KernelSession) -> None:
 
 def test_a_reply_as_the_cells_value_is_the_same_safe_html(kernel: KernelSession) -> None:
     streamed = ok(kernel.run("%%gemini\nSay hi [fake:words=12]"))
-    blocks = [
-        m["content"]["data"]["text/html"]
-        for m in streamed.messages
-        if m["msg_type"] == "display_data"
-        and "text/html" in m["content"]["data"]
-        and "font-size:0.85em" not in m["content"]["data"]["text/html"]  # not the footer
-    ]
+    (output,) = [o["data"] for o in streamed.final if o["output_type"] == "display_data"]
+    answer = output["text/html"].split('<div style="font-size:0.85em')[0]  # the footer left out
     shown = ok(kernel.run("_gemini"))
     (result,) = [m["content"]["data"] for m in shown.messages if m["msg_type"] == "execute_result"]
-    assert blocks and result["text/html"] == "".join(blocks)
+    assert answer and result["text/html"] == answer
     assert result["text/plain"].startswith("Reply(text=")
     hostile = ok(
         kernel.run(

@@ -236,10 +236,18 @@ def _errors(cell: Any) -> list[Any]:
     return [o for o in cell.outputs if o.output_type == "error"]
 
 
+def _footer_of(text: str) -> str | None:
+    """The footer line ending an answer's one output (``— model · tokens · seconds ...``)."""
+    if text.startswith("— "):
+        return text
+    _, found, footer = text.rpartition("\n\n— ")
+    return "— " + footer if found else None
+
+
 def _footers(cells: list[Any]) -> list[str]:
-    """The footer line under each ``%%gemini`` answer (``— model · tokens · seconds ...``)."""
+    """The footer line of each ``%%gemini`` answer."""
     asked = [cell for cell in cells if cell.source.startswith("%%gemini")]
-    return [t for cell in asked for t in _texts(cell) if t.startswith("— ")]
+    return [f for cell in asked for t in _texts(cell) if (f := _footer_of(t)) is not None]
 
 
 def test_quickstart_runs_offline_with_no_key_and_no_base_url(
@@ -382,7 +390,7 @@ def test_readme_notebook_example_runs_as_pasted(
     nbformat.write(nb, path)
     cells = _code_cells(regenerate.execute(path, timeout=120))
     assert not [error.evalue for cell in cells for error in _errors(cell)]
-    assert any(t.startswith("— ") and t.endswith("offline") for t in _texts(cells[1]))
+    assert any((_footer_of(t) or "").endswith("offline") for t in _texts(cells[1]))
 
 
 def test_readme_first_commands_work_for_root_and_without_a_display() -> None:

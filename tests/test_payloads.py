@@ -162,13 +162,10 @@ def test_magic_gateway_controlled_model_name(kernel: KernelSession, reliability:
     """The footer shows the model the gateway names; a hostile name stays text."""
     name = "<img src=x onerror=window.__pwned=24>"
     cell = ok(kernel.run(f"%%gemini -m '{name}'\nhello"))
-    feet = [
-        d
-        for d in (m["content"]["data"] for m in cell.of_type("display_data"))
-        if d.get("text/plain", "").startswith("— ")
-    ]
-    assert feet and feet[-1]["text/plain"].startswith(f"— {name}")
-    assert_inert(feet[-1]["text/html"])
+    shown = [d for d in (m["content"]["data"] for m in cell.of_type("display_data")) if d]
+    answer = shown[-1]  # the answer's one output ends with its footer
+    assert answer["text/plain"].rpartition("\n\n— ")[2].startswith(name)
+    assert_inert(answer["text/html"])
     reliability.record(
         "payload", payload=f"model name {name}", kind="gateway metadata", front_end="%%gemini"
     )

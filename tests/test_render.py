@@ -6,6 +6,7 @@ URL must be on the allow-list, so a payload cannot pass by being spelled differe
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -16,7 +17,6 @@ from hypothesis import strategies as st
 from html_check import elements, inert_problems
 from ipygemini._types import GeneratedImage, ImageEvent, ReasoningDelta, TextDelta
 from ipygemini.render import (
-    PLACEHOLDER,
     BlockSplitter,
     code_blocks,
     footer_bundle,
@@ -25,7 +25,7 @@ from ipygemini.render import (
     sanitize_html,
     tail_text,
 )
-from ipygemini.render._live import LiveMarkdown, RecordingPublisher, Throttle
+from ipygemini.render._live import EMPTY, MESSAGE_BYTES, LiveMarkdown, RecordingPublisher, Throttle
 
 # --- the shared HTML checker, on render's own output (no wrappers) --------------------------------
 
@@ -410,7 +410,7 @@ def test_updates_are_throttled_by_time() -> None:
     view.close()
     updates = [m for m in publisher.messages if m[0] == "update"]
     assert view.renders <= 2.0 / 0.05 + 1
-    assert len(updates) <= view.renders + 1  # plus the final revert to the placeholder
+    assert len(updates) <= view.renders + 1  # plus the finished block into its handle
 
 
 def test_no_live_updates_when_all_chunks_arrive_at_once() -> None:
@@ -420,7 +420,7 @@ def test_no_live_updates_when_all_chunks_arrive_at_once() -> None:
     assert view.renders == 1  # the first chunk; the clock never moved after it
 
 
-def test_every_handle_starts_and_ends_as_the_placeholder() -> None:
+def test_live_handles_start_empty_and_give_way_to_one_output() -> None:
     clock = FakeClock()
     view, publisher = live_view(clock)
     view.reasoning("Let me think. ")
@@ -428,23 +428,43 @@ def test_every_handle_starts_and_ends_as_the_placeholder() -> None:
     view.reasoning("More thought.")
     clock.advance(0.1)
     feed_chunks(view, clock, ANSWER, 4, 0.02)
-    view.close()
-    first: dict[str, dict[str, str]] = {}
-    last: dict[str, dict[str, str]] = {}
-    for kind, data, display_id in publisher.messages:
-        if display_id is None:
-            continue
-        if kind == "display":
-            first[display_id] = data
-        last[display_id] = data
-    assert first and all(data == PLACEHOLDER for data in first.values())
-    assert all(data == PLACEHOLDER for data in last.values())
-    assert publisher.displayed == publisher.final  # what nbval records is what is saved
+    view.show({"text/html": "<div>footer</div>", "text/plain": "— footer"})
+    final = view.finish()
+    first = {d: data for kind, data, d in publisher.messages if kind == "display" and d}
+    assert first and all(data == EMPTY for data in first.values())  # nbval compares nothing
+    assert [kind for kind, _, _ in publisher.messages[-2:]] == ["clear", "display"]
+    assert publisher.final == [final] == publisher.displayed  # saved == what nbval records
     assert any("<details open" in d.get("text/html", "") for _, d, _ in publisher.messages)
+    assert final["text/plain"].endswith("— footer") and "Let me think." in final["text/plain"]
+    assert inert_problems(final["text/html"]) == []  # with the folded thinking's wrappers
+
+
+def test_live_traffic_stays_within_four_times_the_final_output() -> None:
+    clock = FakeClock()
+    view, publisher = live_view(clock)
+    text = "".join(f"Paragraph {i}: " + "word " * 60 + "\n\n" for i in range(60))
+    feed_chunks(view, clock, text, 12, 0.004)  # 12-character chunks at 250 a second
+    final = view.finish()
+
+    def cost(data: dict[str, str]) -> int:
+        return MESSAGE_BYTES + sum(len(v) for v in data.values())
+
+    assert sum(cost(data) for _, data, _ in publisher.messages) <= 4 * cost(final)
+    assert view.renders > 20  # still live
+    assert len(view.handles) <= 60 / 3  # consecutive blocks share a handle
+
+
+def test_a_cell_that_printed_keeps_its_outputs_and_the_handles_are_emptied() -> None:
+    view, publisher = live_view(FakeClock())
+    view.text("Hello.\n\nWorld.")
+    final = view.finish(clear=False)
+    assert not [m for m in publisher.messages if m[0] == "clear"]
+    assert publisher.final[-1] == final
+    assert all(data == EMPTY for data in publisher.final[:-1])
 
 
 def final_outputs(view: LiveMarkdown, publisher: RecordingPublisher) -> list[dict[str, str]]:
-    view.close()
+    view.finish()
     return publisher.final
 
 
@@ -454,7 +474,7 @@ def final_outputs(view: LiveMarkdown, publisher: RecordingPublisher) -> list[dic
     st.lists(st.floats(0, 0.2), min_size=1, max_size=20),
     st.booleans(),
 )
-def test_streamed_final_outputs_equal_the_non_streamed_ones(
+def test_streamed_final_output_equals_the_non_streamed_one(
     size: int, steps: list[float], thinking: bool
 ) -> None:
     clock = FakeClock()
@@ -473,25 +493,26 @@ def test_streamed_final_outputs_equal_the_non_streamed_ones(
     still.image(image)
     still.text(ANSWER[size * 3 + size :])
     assert final_outputs(live, live_pub) == final_outputs(still, still_pub)
-    assert live_pub.displayed == live_pub.final
-    assert not [m for m in still_pub.messages if m[0] == "update"]
+    assert len(live_pub.final) == 1 and live_pub.displayed == live_pub.final
+    assert still_pub.messages == [("display", still_pub.final[0], None)]  # shown once, directly
 
 
-def test_final_blocks_are_rendered_markdown_with_plain_alternative() -> None:
+def test_final_output_is_rendered_markdown_with_plain_alternative() -> None:
     clock = FakeClock()
     view, publisher = live_view(clock, live=False)
     view.text(ANSWER)
-    outputs = [o for o in final_outputs(view, publisher) if o != PLACEHOLDER]
-    assert [o["text/plain"] for o in outputs] == [
-        "# Plan",
-        "First paragraph with **bold** text.",
-        "- one\n- two",
-        "```python\nprint('hi')\n\nx = 1\n```",
-        "Last paragraph <img src=x onerror=alert(1)>.",
-    ]
-    for output in outputs:
-        assert_safe(output["text/html"])
-    assert outputs[0]["text/html"] == "<h1>Plan</h1>\n"
+    [output] = final_outputs(view, publisher)
+    assert output["text/plain"] == "\n\n".join(
+        [
+            "# Plan",
+            "First paragraph with **bold** text.",
+            "- one\n- two",
+            "```python\nprint('hi')\n\nx = 1\n```",
+            "Last paragraph <img src=x onerror=alert(1)>.",
+        ]
+    )
+    assert_safe(output["text/html"])
+    assert output["text/html"].startswith("<h1>Plan</h1>\n")
 
 
 def test_thinking_is_folded_once_the_answer_starts() -> None:
@@ -503,11 +524,10 @@ def test_thinking_is_folded_once_the_answer_starts() -> None:
     thinking_updates = [m for m in publisher.messages if m[0] == "update"]
     assert "<details open" in thinking_updates[-1][1]["text/html"]
     view.text("Answer.")
-    outputs = final_outputs(view, publisher)
-    assert outputs[0] == PLACEHOLDER
-    assert outputs[1]["text/html"].startswith("<details style")  # folded: no "open"
-    assert "Step 1. Step 2. Step 3." in outputs[1]["text/plain"]
-    assert outputs[-1]["text/plain"] == "Answer."
+    [output] = final_outputs(view, publisher)
+    assert output["text/html"].startswith("<details style")  # folded: no "open"
+    assert "Step 1. Step 2. Step 3." in output["text/plain"]
+    assert output["text/plain"].endswith("\n\nAnswer.")
 
 
 def test_images_split_the_text_and_show_from_bytes() -> None:
@@ -518,9 +538,12 @@ def test_images_split_the_text_and_show_from_bytes() -> None:
     view.text("Here it is:")
     view.image(image)
     view.text("Nice?")
-    outputs = [o for o in final_outputs(view, publisher) if o != PLACEHOLDER]
-    assert [o.get("text/plain") for o in outputs] == ["Here it is:", repr(image), "Nice?"]
-    assert "image/png" in outputs[1] and "text/html" not in outputs[1]
+    [output] = final_outputs(view, publisher)
+    assert output["text/plain"] == f"Here it is:\n\n{image!r}\n\nNice?"
+    html = output["text/html"]
+    src = "data:image/png;base64," + base64.b64encode(png).decode()
+    assert html.index("Here it is:") < html.index(src) < html.index("Nice?")
+    assert_safe(html.replace(f'<img src="{src}" alt="generated image">', ""))
 
 
 def test_remote_image_is_a_link_only() -> None:
@@ -530,19 +553,22 @@ def test_remote_image_is_a_link_only() -> None:
     assert 'href="https://attacker.example/q"' in bundle["text/html"]
 
 
-def test_live_only_view_leaves_just_placeholders() -> None:
+def test_live_only_view_keeps_no_answer_text() -> None:
     clock = FakeClock()
     view, publisher = live_view(clock, final=False, fmt="json")
     feed_chunks(view, clock, '{"a": 1,\n\n "b": [1, 2]}', 3, 0.06)
     assert view.renders > 1
-    assert set(map(str, final_outputs(view, publisher))) == {str(PLACEHOLDER)}
+    assert final_outputs(view, publisher) == [{"text/html": "", "text/plain": ""}]
 
 
-def test_text_format_has_no_html() -> None:
+def test_text_format_is_escaped_text_in_the_output() -> None:
     clock = FakeClock()
     view, publisher = live_view(clock, fmt="text")
     feed_chunks(view, clock, "a <b>\n\nc", 2, 0.06)
-    assert all("text/html" not in data for _, data, _ in publisher.messages)
+    live = [data for kind, data, _ in publisher.messages if kind == "update"]
+    assert live and all(d.get("text/html", "<pre>").startswith("<pre>") for d in live)
+    [output] = final_outputs(view, publisher)
+    assert output == {"text/html": "<pre>a &lt;b&gt;</pre><pre>c</pre>", "text/plain": "a <b>\n\nc"}
 
 
 def test_events_of_other_choices_are_ignored_by_the_live_view() -> None:
@@ -552,9 +578,32 @@ def test_events_of_other_choices_are_ignored_by_the_live_view() -> None:
     view.feed(TextDelta("second", 1))
     view.feed(ReasoningDelta("hmm", 1))
     view.feed(ImageEvent(GeneratedImage(data=b"x"), 1))
-    assert [o for o in final_outputs(view, publisher) if o != PLACEHOLDER] == [
+    assert final_outputs(view, publisher) == [
         {"text/html": "<p>first</p>\n", "text/plain": "first"}
     ]
+
+
+def test_a_finished_reply_replays_its_own_events_images_where_they_came() -> None:
+    from ipygemini._types import FinishEvent, Reply, Usage, UsageEvent
+
+    reply = Reply(usage=Usage(1, 2, 3))
+    choice = reply.choices[0]
+    image = GeneratedImage(data=b"\x89PNG\r\n\x1a\n")
+    choice._text.append("Before ")
+    choice.images.append(image)  # as the client adds one that arrived mid-answer
+    choice._text.append("after.")
+    choice.finish_reason = "stop"
+    assert reply.events() == [
+        TextDelta("Before "),
+        ImageEvent(image),
+        TextDelta("after."),
+        FinishEvent("stop"),
+        UsageEvent(Usage(1, 2, 3)),
+    ]
+    given_whole = Reply()
+    given_whole.choices[0].images = [image]  # images with no known place come after the text
+    given_whole.choices[0]._text.append("Text.")
+    assert [e.type for e in given_whole.events()] == ["text", "image"]
 
 
 def test_footer() -> None:

@@ -324,7 +324,7 @@ def test_magic_in_a_kernel(gw: FakeGateway, tmp_path: Path, reliability: Any) ->
     log_text = log_file.read_text()
     scan.scan("kernel DEBUG log", log_text)
     assert used >= 8 + len(FAULTS) - 1 and accepted(gw) >= 1  # the key was used (and login's)
-    assert len(messages) > 300
+    assert len(messages) > 200  # an answer streams in fewer messages since blocks share handles
     assert counts[0] == 0 and scan.hits == [], (counts, scan.hits)
     reliability.record(
         "secrets",

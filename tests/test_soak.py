@@ -20,8 +20,8 @@ from _reliability import client_fds, rss_bytes, sockets_to
 from ipygemini import AsyncClient, Client
 from ipygemini.render import PLACEHOLDER
 from ipygemini.testing import FakeGateway, answer_for
-from kernel_driver import Cell, KernelSession, displays, ok
-from test_magic_kernel import answer_blocks, is_footer
+from kernel_driver import Cell, KernelSession, ok
+from test_magic_kernel import answer_blocks, footer
 
 KEY = "sk-soak-test-3e9a7b21"
 MODEL = "gemini-2.5-flash"
@@ -176,9 +176,7 @@ def run_interrupted(kernel: KernelSession, code: str) -> Cell:
 
 
 def footer_of(cell: Cell) -> str:
-    feet = [d["text/plain"] for d in displays(cell.final) if is_footer(d)]
-    assert len(feet) == 1, displays(cell.final)
-    return feet[0]
+    return footer(cell)
 
 
 def test_many_cells_in_one_kernel_with_interrupts(

@@ -1,15 +1,25 @@
 """Plain data the client returns: replies, images, usage, models, stream events.
 
 Small dataclasses with one job each, no I/O. `GeneratedImage` and the image MIME whitelist
-live in `_images` and are re-exported here.
+live in `_images`, the stream events in `_events`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from ._events import (
+    Event,
+    FinishEvent,
+    ImageEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallEvent,
+    UsageEvent,
+)
 from ._images import (
     GEMINI_MIME_TYPES,
     IMAGE_MIME_TYPES,
@@ -30,6 +40,7 @@ __all__ = [
     "FinishEvent",
     "GeneratedImage",
     "ImageEvent",
+    "ImageList",
     "Model",
     "ReasoningDelta",
     "Reply",
@@ -87,6 +98,27 @@ class Usage:
         )
 
 
+class ImageList(list[GeneratedImage]):
+    """A choice's images, each remembered with where it came in the text (`offsets`), so a
+    finished reply can replay its images in answer order (`Reply.events`)."""
+
+    __slots__ = ("_parts", "offsets")
+
+    def __init__(self, parts: list[str], images: Iterable[GeneratedImage] = ()) -> None:
+        super().__init__(images)
+        self._parts = parts  # the choice's text pieces (the same list for the choice's life)
+        self.offsets: list[int | None] = [None] * len(self)
+
+    def append(self, image: GeneratedImage) -> None:
+        super().append(image)
+        self.offsets.append(sum(len(p) for p in self._parts))
+
+    def offset(self, i: int) -> int | None:
+        """Characters of text before image `i` (None: not known, shown after the text)."""
+        offsets = getattr(self, "offsets", None)
+        return offsets[i] if offsets is not None and i < len(offsets) else None
+
+
 class Choice:
     """One of the `n` answers of a request.
 
@@ -94,7 +126,7 @@ class Choice:
     costs O(1) per chunk however long the answer grows.
     """
 
-    __slots__ = ("_reasoning", "_text", "finish_reason", "images", "index")
+    __slots__ = ("_images", "_reasoning", "_text", "finish_reason", "index")
 
     def __init__(
         self,
@@ -107,8 +139,41 @@ class Choice:
         self.index = index
         self._text: list[str] = [text] if text else []
         self._reasoning: list[str] = [reasoning] if reasoning else []
-        self.images: list[GeneratedImage] = images if images is not None else []
+        self._images = ImageList(self._text, images or ())
         self.finish_reason = finish_reason
+
+    @property
+    def images(self) -> list[GeneratedImage]:
+        return self._images
+
+    @images.setter
+    def images(self, images: list[GeneratedImage]) -> None:
+        self._images = ImageList(self._text, images)
+
+    def events(self) -> list[Event]:
+        """This choice's thinking, text and images as stream events, images where they came."""
+        index = self.index
+        events: list[Event] = []
+        if self.reasoning:
+            events.append(ReasoningDelta(self.reasoning, index))
+        text, done = self.text, 0
+        trailing: list[GeneratedImage] = []
+        for i, image in enumerate(self._images):
+            at = self._images.offset(i)
+            if at is None:
+                trailing.append(image)
+                continue
+            at = min(max(at, done), len(text))
+            if at > done:
+                events.append(TextDelta(text[done:at], index))
+                done = at
+            events.append(ImageEvent(image, index))
+        if done < len(text):
+            events.append(TextDelta(text[done:], index))
+        events.extend(ImageEvent(image, index) for image in trailing)
+        if self.finish_reason:
+            events.append(FinishEvent(self.finish_reason, index))
+        return events
 
     @staticmethod
     def _joined(parts: list[str]) -> str:
@@ -157,6 +222,19 @@ class Reply:
     cached: bool = False
     """True when the answer was replayed from the exchange log (the cache), not asked for."""
     tool_calls: list[ToolCall] = field(default_factory=list)
+
+    def events(self) -> list[Event]:
+        """The events this reply's answer streams as, in answer order: the one replay source for
+        a non-streamed, cached or finished reply (tool calls that ran first, then each choice's
+        thinking, text and images where they came, then the usage)."""
+        events: list[Event] = [
+            ToolCallEvent(call) for call in self.tool_calls if call.result or call.error
+        ]
+        for choice in self.choices:
+            events.extend(choice.events())
+        if self.usage is not None:
+            events.append(UsageEvent(self.usage))
+        return events
 
     def note(self, text: str) -> None:
         """Add a one-line note unless the reply already has it."""
@@ -287,62 +365,3 @@ class Model:
     owned_by: str | None = None
     created: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-# --- stream events ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class TextDelta:
-    """New answer text."""
-
-    text: str
-    index: int = 0
-    type: Literal["text"] = "text"
-
-
-@dataclass(slots=True)
-class ReasoningDelta:
-    """New thinking text."""
-
-    text: str
-    index: int = 0
-    type: Literal["reasoning"] = "reasoning"
-
-
-@dataclass(slots=True)
-class ImageEvent:
-    """A complete image arrived."""
-
-    image: GeneratedImage
-    index: int = 0
-    type: Literal["image"] = "image"
-
-
-@dataclass(slots=True)
-class UsageEvent:
-    """Token counts arrived (usually in the last chunk)."""
-
-    usage: Usage
-    type: Literal["usage"] = "usage"
-
-
-@dataclass(slots=True)
-class FinishEvent:
-    """A choice finished, with the gateway's reason (stop, length, content_filter, ...)."""
-
-    reason: str
-    index: int = 0
-    type: Literal["finish"] = "finish"
-
-
-@dataclass(slots=True)
-class ToolCallEvent:
-    """A tool call ran (or was refused): `call` holds its name, arguments, result or error."""
-
-    call: ToolCall
-    index: int = 0
-    type: Literal["tool_call"] = "tool_call"
-
-
-Event = TextDelta | ReasoningDelta | ImageEvent | UsageEvent | FinishEvent | ToolCallEvent

@@ -15,18 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._types import (
-    Choice,
-    Event,
-    FinishEvent,
-    GeneratedImage,
-    ImageEvent,
-    ReasoningDelta,
-    Reply,
-    TextDelta,
-    Usage,
-    UsageEvent,
-)
+from .._types import Choice, Event, GeneratedImage, Reply, Usage
 
 if TYPE_CHECKING:
     from .._settings import Settings
@@ -184,18 +173,11 @@ def _cancelled() -> type[BaseException]:
 
 def fill_from_entry(reply: Reply, entry: Entry) -> list[Event]:
     """Make `reply` (in place: a stream's caller may already hold it) the logged answer
-    `entry`, marked ``cached``; the events a display shows for it, in order."""
+    `entry`, marked ``cached``; the events a display shows for it (`Reply.events`)."""
     images = [GeneratedImage(data, mime) for mime, data in entry.images]
-    choice = Choice(0, entry.answer, entry.reasoning, images, entry.finish_reason)
-    reply.choices = [choice]
+    reply.choices = [Choice(0, entry.answer, entry.reasoning, images, entry.finish_reason)]
     reply.model = entry.model or None
     reply.cached = True
-    events: list[Event] = []
-    if entry.reasoning:
-        events.append(ReasoningDelta(entry.reasoning))
-    if entry.answer:
-        events.append(TextDelta(entry.answer))
-    events.extend(ImageEvent(image) for image in images)
     if entry.input_tokens is not None or entry.output_tokens is not None:
         prompt, completion = entry.input_tokens or 0, entry.output_tokens or 0
         reply.usage = Usage(
@@ -205,10 +187,7 @@ def fill_from_entry(reply: Reply, entry: Entry) -> list[Event]:
             entry.reasoning_tokens or 0,
             entry.cached_tokens,
         )
-        events.append(UsageEvent(reply.usage))
-    if entry.finish_reason:
-        events.append(FinishEvent(entry.finish_reason))
-    return events
+    return reply.events()
 
 
 def reply_from_entry(entry: Entry) -> Reply:

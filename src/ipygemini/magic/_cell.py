@@ -6,13 +6,21 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
 from .._errors import GeminiError, OptionError
-from ._options import Parser, PromptError, build_parser, interpolate, request_options, usage_error
+from ._options import Parser, build_parser, usage_error
+from ._request import (
+    AnswerError,
+    AnswerInterrupted,
+    CellRequest,
+    build_request,
+    notebook_variable,
+)
 
 if TYPE_CHECKING:
     from .._types import Choice, Reply
@@ -20,17 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AnswerError", "AnswerInterrupted", "CellMagic"]
 
-
-class AnswerError(GeminiError, ValueError):
-    """The answer is not what the options asked for (not JSON under ``--json``)."""
-
-
-class AnswerInterrupted(KeyboardInterrupt):
-    """Ctrl-C / Stop during an answer: still a KeyboardInterrupt, so the cell fails and the
-    kernel drops the cells queued behind it, but shown as one line, not a traceback wall."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31mKeyboardInterrupt\x1b[0m: {self}"]
+NO_CODE_NOTE = "-f code: the answer has no code block, so no new cell was made"
 
 
 class CellMagic:
@@ -53,7 +51,7 @@ class CellMagic:
         return shell
 
     def gemini_cell(self, line: str, cell: str) -> Any:
-        """The cell magic: parse the options, build the prompt, ask, show the answer."""
+        """The cell magic: read every option into one request, then answer in the cell's mode."""
         try:
             argv = shlex.split(line)
         except ValueError as exc:
@@ -65,17 +63,13 @@ class CellMagic:
         if args.help:
             print(self.parser.format_help())
             return None
-        options = request_options(args, self.session.config.thinking_style)
         ns: dict[str, Any] = self.ip.user_ns
-        if args.each is not None or args.schema is not None:
-            from ._each import data_cell
+        request = build_request(self.session, args, cell or "", ns, getattr(self, "cell_log", None))
+        if request.mode == "each":
+            from ._each import each_cell
 
-            return data_cell(self, args, cell or "", options)
-        prompt = interpolate(cell or "", ns).strip()
-        if not prompt:
-            raise UsageError("%%gemini: the cell is empty; write the prompt below %%gemini")
-        prompt, footer = self._notebook_context(prompt, args, options, ns)
-        content = self._content(prompt, args.attach or (), ns)
+            return each_cell(self.session, ns, request)
+        content = request.content()
         if args.chat is not None:
             conversation = self.session.conversation(args.chat)
             if args.system is not None:
@@ -85,26 +79,30 @@ class CellMagic:
         else:
             from .._conversation import Conversation
 
-            conversation = Conversation(system=args.system or self.session.config.system)
+            conversation = Conversation(system=request.system)
         messages = conversation.messages_for(content)
+        if request.mode == "schema":
+            reply = self._schema_answer(messages, request)
+            if args.chat is not None:
+                conversation.record(content, reply)
+            return None
         fmt = "json" if args.json else (args.format or self.session.config.format)
         stream = self.session.config.stream and not args.no_stream
         reply = self._ask(
             messages,
-            options,
+            request.options,
             fmt=fmt,
             stream=stream,
             keep_result=not args.json,
             output=args.output,
-            footer=footer,
+            footer=request.context,
         )
         if args.chat is not None:
             conversation.record(content, reply)  # a panel on this conversation hears of it
         if fmt == "code":
-            from ..render import code_blocks
-
-            code = "\n\n".join(c.rstrip("\n") for _, c in code_blocks(reply.text))
-            self.ip.set_next_input(code or reply.text.strip(), replace=False)
+            code = _code_of(reply.text)
+            if code:
+                self.ip.set_next_input(code, replace=False)
         if args.json:
             try:
                 return reply.json()
@@ -112,45 +110,48 @@ class CellMagic:
                 raise AnswerError(str(exc)) from None
         return None
 
-    def _notebook_context(
-        self, prompt: str, args: argparse.Namespace, options: dict[str, Any], ns: dict[str, Any]
-    ) -> tuple[str, str | None]:
-        """`prompt` with the cells and variables asked for; ``--tools`` into `options`."""
-        from ._context import NotebookContext, context_count, notebook_tools
+    def _schema_answer(self, messages: list[dict[str, Any]], request: CellRequest) -> Reply:
+        """``--schema S``: the answer as data, shown as ONE output: a table and the footer."""
+        from ..client._schema import AnswerValidationError
+        from ..render import answer_bundle
+        from ._each import data_bundle
 
-        if args.tools:
-            options["tools"] = notebook_tools(args.tools, ns)
-        count = context_count(
-            args.context if args.context is not None else self.session.config.context
+        args = request.args
+        schema = notebook_variable(self.ip.user_ns, args.schema, "--schema")
+        settings = self.session.settings()
+        started = time.perf_counter()
+        try:
+            reply = self.session.client().chat(messages, schema=schema, **request.options)
+        except AnswerValidationError as exc:
+            if exc.reply is not None:
+                self._keep(exc.reply, args.output)
+            raise
+        except OptionError as exc:
+            raise usage_error(exc) from None
+        self._keep(reply, args.output)
+        footer = self._footer(reply, request.options, settings, started, request.context)
+        bundle = answer_bundle([data_bundle(reply.parsed), footer])
+        self.ip.display_pub.publish(data=bundle, metadata={})
+        return reply
+
+    def _footer(
+        self,
+        reply: Reply,
+        options: dict[str, Any],
+        settings: Any,
+        started: float,
+        context: str | None,
+    ) -> dict[str, str]:
+        from ..render import footer_bundle
+
+        return footer_bundle(
+            reply,
+            model=options.get("model") or settings.model,
+            seconds=time.perf_counter() - started,
+            offline=settings.offline,
+            prices=self.session.config.prices,
+            context=context,
         )
-        if count is False and not args.vars:
-            return prompt, None
-        context = NotebookContext()
-        secret = self.session.settings().api_key
-        if count is not False:
-            context.add_cells(getattr(self, "cell_log", None), count, secret)
-        if args.vars:
-            context.add_variables(self.ip, secret)
-        return context.prompt(prompt), context.footer()
-
-    def _content(self, prompt: str, names: Sequence[str], ns: dict[str, Any]) -> Any:
-        """The user message: the prompt, and a part for each ``-a`` variable."""
-        objects = []
-        for name in names:
-            if name not in ns:
-                raise PromptError(f"-a/--attach: no variable {name!r} in the notebook.")
-            objects.append((name, ns[name]))
-        if not objects:
-            return prompt
-        from ..attachments import AttachmentError, to_content_parts
-
-        parts = [{"type": "text", "text": prompt}]
-        for name, obj in objects:
-            try:
-                parts.extend(to_content_parts([obj]))
-            except AttachmentError as exc:  # say which of the -a variables it was
-                raise AttachmentError(f"-a {name}: {exc}") from None
-        return parts
 
     def _keep(self, reply: Reply, output: str | None) -> None:
         self.ip.user_ns["_gemini"] = reply
@@ -172,12 +173,11 @@ class CellMagic:
         footer: str | None = None,
     ) -> Reply:
         from .._errors import StreamError
-        from ..render._live import IPythonPublisher, LiveMarkdown, replay_events
+        from ..render._live import IPythonPublisher, LiveMarkdown
         from ..render._terminal import TerminalStream
 
         settings = self.session.settings()
         client = self.session.client()
-        model = options.get("model") or settings.model
         view: LiveMarkdown | TerminalStream
         if self._in_kernel():
             view = LiveMarkdown(
@@ -192,70 +192,135 @@ class CellMagic:
         started = time.perf_counter()
         reply: Reply | None = None
         s = None
-        try:
-            if stream:
-                s = client.stream(messages, **options)
-                reply = s.reply
-                self._keep(reply, output)
-                with s:
-                    for event in s:
+        end = _Ending(self, view, options, settings, started, footer, fmt)
+        with _watch_output() as printed:
+            try:
+                if stream:
+                    s = client.stream(messages, **options)
+                    reply = s.reply
+                    self._keep(reply, output)
+                    with s:
+                        for event in s:
+                            if reply.cached and isinstance(view, LiveMarkdown):
+                                view.live = False  # from the log: shown once, as it is
+                            view.feed(event)
+                else:
+                    reply = client.chat(messages, **options)
+                    self._keep(reply, output)
+                    for event in reply.events():  # a whole answer, shown in answer order
                         view.feed(event)
-            else:
-                reply = client.chat(messages, **options)
-                self._keep(reply, output)
-                for event in replay_events(reply):  # a whole answer, shown in answer order
-                    view.feed(event)
-        except KeyboardInterrupt:
-            if reply is None:
-                view.close()
-                raise AnswerInterrupted("stopped before the answer began.") from None
-            if s is not None:
-                for event in s.interrupted():  # what the stop flushed (held-back text)
-                    view.feed(event)
-            self._finish(view, reply, model, started, settings.offline, footer)
-            raise AnswerInterrupted(
-                f"stopped; the {len(reply.text):,} characters that arrived are kept in "
-                "_gemini (status 'interrupted')."
-            ) from None
-        except StreamError as exc:
-            reply = exc.reply or reply
-            if reply is not None:
-                self._keep(reply, output)
-                self._finish(view, reply, model, started, settings.offline, footer)
-            raise
-        except OptionError as exc:  # the client's own check of an option: the user's to fix
-            view.close()
-            raise usage_error(exc) from None
-        except GeminiError as exc:
-            view.close()
-            if reply is None:
-                from .._types import Reply
+            except KeyboardInterrupt:
+                if reply is None:
+                    end.nothing(printed)
+                    raise AnswerInterrupted("stopped before the answer began.") from None
+                if s is not None:
+                    for event in s.interrupted():  # what the stop flushed (held-back text)
+                        view.feed(event)
+                end.answer(reply, printed)
+                raise AnswerInterrupted(
+                    f"stopped; the {len(reply.text):,} characters that arrived are kept in "
+                    "_gemini (status 'interrupted')."
+                ) from None
+            except StreamError as exc:
+                reply = exc.reply or reply
+                if reply is not None:
+                    self._keep(reply, output)
+                    end.answer(reply, printed)
+                else:
+                    end.nothing(printed)
+                raise
+            except OptionError as exc:  # the client's own check of an option: the user's to fix
+                end.nothing(printed)
+                raise usage_error(exc) from None
+            except GeminiError as exc:
+                end.nothing(printed)
+                if reply is None:
+                    from .._types import Reply
 
-                reply = Reply(error=exc)  # _gemini says the request failed, and why
-                self._keep(reply, output)
-            raise
-        self._finish(view, reply, model, started, settings.offline, footer)
+                    reply = Reply(error=exc)  # _gemini says the request failed, and why
+                    self._keep(reply, output)
+                raise
+            end.answer(reply, printed)
         return reply
 
-    def _finish(
-        self,
-        view: Any,
-        reply: Reply,
-        model: str,
-        started: float,
-        offline: bool,
-        footer: str | None = None,
-    ) -> None:
-        from ..render import footer_bundle
 
+class _Ending:
+    """How a cell's answer ends: the view closed and, in a notebook, ONE output (the answer,
+    further answers, the footer) in place of the live handles."""
+
+    def __init__(
+        self,
+        magic: CellMagic,
+        view: Any,
+        options: dict[str, Any],
+        settings: Any,
+        started: float,
+        context: str | None,
+        fmt: str,
+    ) -> None:
+        self.magic, self.view, self.options, self.settings = magic, view, options, settings
+        self.started, self.context, self.fmt = started, context, fmt
+
+    def nothing(self, printed: list[bool]) -> None:
+        """No answer to show: the live handles (if any) go."""
+        withdraw = getattr(self.view, "withdraw", None)  # the terminal view has no handles
+        if withdraw is not None:
+            withdraw(clear=not printed[0])
+        else:
+            self.view.close()
+
+    def answer(self, reply: Reply, printed: list[bool]) -> None:
+        view = self.view
         view.close()
+        if self.fmt == "code" and reply.text.strip() and not _code_of(reply.text):
+            reply.note(NO_CODE_NOTE)
         choices: Sequence[Choice] = reply.choices
         for number, choice in enumerate(choices[1:], start=2):
             view.extra_choice(choice, number, len(choices))
-        seconds = time.perf_counter() - started
-        prices = self.session.config.prices
         view.show(
-            footer_bundle(
-                reply, model=model, seconds=seconds, offline=offline, prices=prices, context=footer
-            )
+            self.magic._footer(reply, self.options, self.settings, self.started, self.context)
         )
+        finish = getattr(view, "finish", None)
+        if finish is not None:
+            finish(clear=not printed[0])
+
+
+def _code_of(text: str) -> str:
+    """The answer's code blocks, joined ("" when it has none)."""
+    from ..render import code_blocks
+
+    return "\n\n".join(c.rstrip("\n") for _, c in code_blocks(text))
+
+
+class _Watched:
+    """Stands in for sys.stdout / sys.stderr during an answer: notes that something was
+    written (a tool's print, a warning) and passes everything on."""
+
+    def __init__(self, stream: Any, printed: list[bool]) -> None:
+        self._stream = stream
+        self._printed = printed
+
+    def write(self, text: str) -> int:
+        if text:
+            self._printed[0] = True
+        result: int = self._stream.write(text)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _watch_output() -> Iterator[list[bool]]:
+    """``[True]`` once anything is printed while the answer runs: the cell's outputs then may not
+    be cleared for the final one (the printed text would be lost from the saved notebook)."""
+    printed = [False]
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Watched(out, printed), _Watched(err, printed)
+    try:
+        yield printed
+    finally:
+        if isinstance(sys.stdout, _Watched):
+            sys.stdout = out
+        if isinstance(sys.stderr, _Watched):
+            sys.stderr = err

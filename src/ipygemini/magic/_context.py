@@ -52,11 +52,15 @@ class NotebookContext:
         if text:
             self.blocks.append(f"Variables in my notebook:\n{text}")
 
-    def prompt(self, prompt: str) -> str:
-        """`prompt` with the context before it."""
+    def prompt(self, prompt: str, *, template: bool = False) -> str:
+        """`prompt` with the context before it; for a ``--each`` row `template`, the context's
+        braces are doubled so that only the cell's own placeholders are filled per row."""
         if not self.blocks:
             return prompt
-        return "\n\n".join([*self.blocks, f"My request:\n{prompt}"])
+        blocks = self.blocks
+        if template:
+            blocks = [b.replace("{", "{{").replace("}", "}}") for b in blocks]
+        return "\n\n".join([*blocks, f"My request:\n{prompt}"])
 
     def footer(self) -> str | None:
         return f"context: {', '.join(self.described)}" if self.described else None

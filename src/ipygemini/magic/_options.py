@@ -12,11 +12,13 @@ from .._errors import GeminiError
 from ._config import FORMATS
 
 __all__ = [
+    "PLACEHOLDER",
     "Parser",
     "PromptError",
     "build_parser",
     "interpolate",
     "request_options",
+    "resolve_placeholder",
     "usage_error",
 ]
 
@@ -30,7 +32,7 @@ _OPTION_FOR = {
     "model": "-m/--model",
 }
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLACEHOLDER = re.compile(
+PLACEHOLDER = re.compile(
     r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[-?\d+\])*)\}"
 )
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
@@ -58,12 +60,12 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str:
             return "{"
         if token == "}}":
             return "}"
-        return str(_resolve(match.group(1), namespace))
+        return str(resolve_placeholder(match.group(1), namespace))
 
-    return _PLACEHOLDER.sub(fill, template)
+    return PLACEHOLDER.sub(fill, template)
 
 
-def _resolve(expr: str, namespace: dict[str, Any]) -> Any:
+def resolve_placeholder(expr: str, namespace: dict[str, Any]) -> Any:
     head = _NAME.match(expr)
     assert head is not None
     name = head.group(0)

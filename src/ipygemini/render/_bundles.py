@@ -14,6 +14,7 @@ __all__ = [
     "PLACEHOLDER",
     "RENDERERS",
     "Bundle",
+    "answer_bundle",
     "footer_bundle",
     "image_bundle",
     "markdown_bundle",
@@ -24,7 +25,7 @@ __all__ = [
 Bundle = dict[str, str]
 
 PLACEHOLDER: Bundle = {"text/plain": ""}
-"""What a live handle shows first and, again, at the end (see the module docstring)."""
+"""An empty text output (kept for callers of earlier versions; live handles now start empty)."""
 
 FOOTER_SANITIZE_PATTERN = r"\d+(?:\.\d+)? s\b"
 """The footer's only volatile part (seconds); nbval users can replace it with this regex."""
@@ -70,6 +71,30 @@ def image_bundle(image: GeneratedImage) -> Bundle:
         )
         return {"text/html": link, "text/plain": f"[image: {image.url}]"}
     return {"text/plain": f"[{image!r}: not shown; see the reply's images]"}
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def answer_bundle(pieces: list[Bundle]) -> Bundle:
+    """The parts of an answer (blocks, thinking, images, tool calls, footer) as ONE output: their
+    HTML in order (an image from its bytes as a ``data:`` ``<img>``, never a URL; a part with no
+    HTML as escaped text) and their text joined by blank lines."""
+    from ._markdown import escape
+
+    html: list[str] = []
+    plain: list[str] = []
+    for piece in pieces:
+        text = piece.get("text/plain", "")
+        if "text/html" in piece:
+            html.append(piece["text/html"])
+        elif (mime := next((m for m in _IMAGE_TYPES if m in piece), None)) is not None:
+            html.append(f'<img src="data:{mime};base64,{piece[mime]}" alt="generated image">')
+        elif text:
+            html.append(f"<pre>{escape(text)}</pre>")
+        if text:
+            plain.append(text)
+    return {"text/html": "".join(html), "text/plain": "\n\n".join(plain)}
 
 
 def thinking_bundle(text: str, *, live: bool) -> Bundle:

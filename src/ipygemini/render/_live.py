@@ -1,39 +1,62 @@
-"""`LiveMarkdown`: show a streamed answer in a notebook, live, cheaply and safely."""
+"""`LiveMarkdown`: show a streamed answer in a notebook live, cheaply and safely, and leave it
+as ONE output.
 
-# Finished Markdown blocks are shown once, as their own output; only the open block is
-# re-rendered, at most ~20 times a second. Every live display handle ends with the content it was
-# first shown with (an empty placeholder), so the saved notebook and nbval see the same outputs
-# as a non-streamed run.
+While the answer streams, each part of it (a thinking section, a Markdown block, an image, a tool
+call) has a live display handle: first shown empty (no MIME data, so nbval, which records every
+display_data as first sent, compares nothing for it), then updated: only the open block is
+re-rendered, at most ~20 times a second. When the answer ends the live handles give way to one
+final output (answer, images, footer): the cell's outputs are cleared and that output is shown
+once, so the saved notebook and nbval both hold exactly it. A cell that printed something else
+meanwhile (a tool's print, a warning) keeps it: the handles are emptied instead of cleared.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from ._blocks import BlockSplitter, SplitEvent, tail_text
 from ._bundles import (
-    PLACEHOLDER,
     RENDERERS,
     Bundle,
+    answer_bundle,
     image_bundle,
     markdown_bundle,
     thinking_bundle,
     tool_call_bundle,
 )
+from ._publishers import NOWHERE, IPythonPublisher, Publisher, RecordingPublisher
 
 if TYPE_CHECKING:
-    from .._types import Choice, Event, GeneratedImage, Reply, ToolCall
+    from .._types import Choice, Event, GeneratedImage, ToolCall
 
 __all__ = [
+    "EMPTY",
     "IPythonPublisher",
     "LiveMarkdown",
     "Publisher",
     "RecordingPublisher",
     "Throttle",
-    "replay_events",
 ]
+
+EMPTY: Bundle = {}
+"""What a live handle is first shown as: nothing to render and nothing for nbval to compare."""
+
+MESSAGE_BYTES = 600
+"""About what one iopub message costs besides its data (header, parent header, metadata)."""
+
+SEGMENT_CHARS = 1200
+"""Consecutive Markdown blocks share one live handle until they hold this much text: two
+messages per handle instead of two per block, and a render re-sends at most a segment."""
+
+LIVE_BYTES_PER_CHAR = 5.5
+LIVE_FLOOR_BYTES = 16_000
+"""The live view's budget: its messages stay within ~5.5 bytes per character of answer so far
+(at least 16 KB, so short answers stream too); with the final output (~2.2 bytes a character:
+HTML and text) a long answer's display traffic stays within 4x of what the notebook keeps. A
+render that would overspend is skipped; the next chunk tries again."""
 
 
 class Throttle:
@@ -52,71 +75,13 @@ class Throttle:
         return False
 
 
-# --- publishing ----------------------------------------------------------------------------------
-
-
-class Publisher(Protocol):
-    """Where outputs go: a notebook's display publisher, or a recorder in tests."""
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None: ...
-
-    def update(self, data: Bundle, display_id: str) -> None: ...
-
-
-class IPythonPublisher:
-    """Publishes through the shell's display publisher (display_data / update_display_data)."""
-
-    def __init__(self, shell: Any) -> None:
-        self._pub = shell.display_pub
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None:
-        transient = {"display_id": display_id} if display_id else None
-        self._pub.publish(data=data, metadata={}, transient=transient)
-
-    def update(self, data: Bundle, display_id: str) -> None:
-        self._pub.publish(data=data, metadata={}, transient={"display_id": display_id}, update=True)
-
-
-class RecordingPublisher:
-    """Keeps what would be published, and the notebook it would leave behind (for tests)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, Bundle, str | None]] = []
-
-    def display(self, data: Bundle, display_id: str | None = None) -> None:
-        self.messages.append(("display", dict(data), display_id))
-
-    def update(self, data: Bundle, display_id: str) -> None:
-        self.messages.append(("update", dict(data), display_id))
-
-    @property
-    def displayed(self) -> list[Bundle]:
-        """What nbval records: each display_data as first sent."""
-        return [data for kind, data, _ in self.messages if kind == "display"]
-
-    @property
-    def final(self) -> list[Bundle]:
-        """What the saved notebook holds: each output with its handle's latest content."""
-        latest: dict[str, Bundle] = {}
-        for _kind, data, display_id in self.messages:
-            if display_id is not None:
-                latest[display_id] = data
-        return [
-            latest[display_id] if display_id is not None else data
-            for kind, data, display_id in self.messages
-            if kind == "display"
-        ]
-
-
 class LiveMarkdown:
-    """Turns stream events into notebook outputs.
+    """Turns stream events into notebook outputs: live handles while streaming, then one output.
 
-    Outputs, in order: for a thinking section, a placeholder handle (live `<details open>`
-    while thinking) followed by the folded section; for each Markdown block, a placeholder
-    handle (the live open block while it grows) followed by the finished block; images as they
-    arrive. Handles are reverted to the placeholder when their content is final elsewhere.
-    With ``live=False`` the same outputs appear without the live updates (the non-streamed
-    view), so both views leave identical notebooks.
+    `pieces` collects the finished parts in answer order (folded thinking, Markdown blocks,
+    images, tool calls, further answers, the footer); `finish` shows them as the one output.
+    With ``live=False`` (``--no-stream``, a cached answer) nothing is shown until `finish`.
+    ``final=False`` (``--json``: the value is the result) keeps no answer text in the output.
 
     Renders happen on the chunk that arrives once `interval` has passed (no timer thread:
     output from threads is unreliable in kernels), so the live view trails the stream by at
@@ -130,7 +95,6 @@ class LiveMarkdown:
         fmt: str = "markdown",
         live: bool = True,
         final: bool = True,
-        placeholders: bool = True,
         interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         preview_chars: int = 1500,
@@ -139,21 +103,25 @@ class LiveMarkdown:
         self.fmt = fmt
         self.render: Callable[[str], Bundle] = RENDERERS.get(fmt, markdown_bundle)
         self.live = live
-        self.final = final  # False: live view only; the finished blocks are not kept
-        self.placeholders = placeholders
+        self.final = final
         self.preview_chars = preview_chars
         self.throttle = Throttle(interval, clock)
-        whole = fmt == "json" or not final
-        self.splitter = BlockSplitter(split=not whole)
-        self.renders = 0  # live updates sent (for benchmarks and tests)
-        self._handle: str | None = None  # live handle of the open block
-        self._handle_shown = False  # it shows something other than the placeholder
+        self.splitter = BlockSplitter(split=not (fmt == "json" or not final))
+        self.pieces: list[Bundle] = []
+        self.renders = 0  # live updates of an open block or thinking (benchmarks, tests)
+        self.live_bytes = 0  # what the live messages cost so far (see MESSAGE_BYTES)
+        self.received = 0  # characters of answer and thinking so far
+        self.handles: list[str] = []  # every live handle shown
+        self._handle: str | None = None  # live handle of the open segment (blocks in a row)
+        self._segment: list[Bundle] = []  # its finished blocks
+        self._segment_chars = 0
+        self._segment_bytes = 0
         self._dirty = False
         self._thinking: list[str] = []
         self._thinking_chars = 0
         self._thinking_handle: str | None = None
-        self._thinking_shown = False
         self._closed = False
+        self._finished = False
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -172,14 +140,13 @@ class LiveMarkdown:
 
     def tool_call(self, call: ToolCall) -> None:
         """A call ran: shown folded in the answer's flow, where it happened."""
-        if self._thinking:
-            self._end_thinking()
-        self._apply(self.splitter.flush())
-        self.publisher.display(tool_call_bundle(call))
+        self._end_text()
+        self._add(tool_call_bundle(call))
 
     def text(self, text: str) -> None:
         if self._thinking:
             self._end_thinking()
+        self.received += len(text)
         events = self.splitter.feed(text)
         if events:
             self._apply(events)
@@ -190,81 +157,139 @@ class LiveMarkdown:
     def reasoning(self, text: str) -> None:
         if not self._thinking:
             self._thinking_handle = self._open_handle()
-            self._thinking_shown = False
         self._thinking.append(text)
         self._thinking_chars += len(text)
+        self.received += len(text)
         self._dirty = True
         if self.live and self.throttle.ready():
             self._render_live()
 
     def image(self, image: GeneratedImage) -> None:
-        if self._thinking:
-            self._end_thinking()
-        self._apply(self.splitter.flush())
-        self.publisher.display(image_bundle(image))
+        self._end_text()
+        self._add(image_bundle(image))
 
     def close(self) -> None:
-        """The stream ended (however it ended): make every output final."""
+        """The stream ended (however it ended): every part of the answer is finished."""
         if self._closed:
             return
         self._closed = True
-        if self._thinking:
-            self._end_thinking()
-        self._apply(self.splitter.flush())
-        if self._handle is not None:  # only when an open block had no visible text
-            self._release(self._handle, self._handle_shown)
-            self._handle = None
+        self._end_text(show=False)
 
     def show(self, data: Bundle) -> None:
-        """Add a plain output (the footer)."""
-        self.publisher.display(data)
+        """Add a part after the answer (the footer) to the final output."""
+        self.close()
+        self.pieces.append(data)
 
     def extra_choice(self, choice: Choice, number: int, total: int) -> None:
-        """Show another of the `n` answers after the first (not live; images after the text)."""
+        """Add another of the `n` answers after the first (images after the text)."""
+        self.close()
         if not self.final:
             return
         label = f"Answer {number} of {total}"
-        self.publisher.display(
+        self.pieces.append(
             {"text/html": f"<p><strong>{label}</strong></p>", "text/plain": f"— {label} —"}
         )
-        view = LiveMarkdown(self.publisher, fmt=self.fmt, live=False, placeholders=False)
+        view = LiveMarkdown(NOWHERE, fmt=self.fmt, live=False)
         view.text(choice.text)
         for image in choice.images:
             view.image(image)
         view.close()
+        self.pieces.extend(view.pieces)
+
+    def withdraw(self, *, clear: bool = True) -> None:
+        """No answer to show (the request failed before one began): the live handles go
+        (cleared; or, `clear` False, emptied beside what else the cell showed)."""
+        self.close()
+        self._finished = True
+        if not self.handles:
+            return
+        if clear:
+            self.publisher.clear()
+        else:
+            for display_id in self.handles:
+                self.publisher.update(EMPTY, display_id)
+
+    def finish(self, *, clear: bool = True) -> Bundle:
+        """Replace the live handles with the one final output (shown, and returned). `clear`:
+        the cell showed nothing else, so its outputs may be cleared; otherwise the handles are
+        emptied and stay (empty) beside what else it showed."""
+        self.close()
+        final = answer_bundle(self.pieces)
+        if self._finished:
+            return final
+        self._finished = True
+        if self.handles:
+            if clear:
+                self.publisher.clear()
+            else:
+                for display_id in self.handles:
+                    self.publisher.update(EMPTY, display_id)
+        self.publisher.display(final)
+        return final
 
     # -- internals ------------------------------------------------------------------------------
 
+    def _end_text(self, *, show: bool = True) -> None:
+        """The text so far is finished (an image, a tool call or the end follows): its segment
+        is shown whole once more (`show`; not at the end, where the final output follows)."""
+        if self._thinking:
+            self._end_thinking()
+        self._apply(self.splitter.flush())
+        self._end_segment(show=show)
+
+    def _end_segment(self, *, show: bool = True) -> None:
+        if self._handle is not None and self._segment and self._dirty and show:
+            self._update(answer_bundle(self._segment), self._handle)
+        self._handle = None
+        self._segment = []
+        self._segment_chars = 0
+        self._segment_bytes = 0
+
+    def _add(self, piece: Bundle, display_id: str | None = None) -> None:
+        """A finished part: kept for the final output; shown live in its handle (or a new one)."""
+        self.pieces.append(piece)
+        if not self.live:
+            return
+        if display_id is None:
+            display_id = self._open_handle()
+        if display_id is not None:
+            self._update(piece, display_id)
+
     def _open_handle(self) -> str | None:
-        if not self.placeholders:
+        if not self.live:
             return None
         display_id = uuid.uuid4().hex
-        self.publisher.display(PLACEHOLDER, display_id)
+        self.publisher.display(EMPTY, display_id)
+        self.live_bytes += MESSAGE_BYTES
+        self.handles.append(display_id)
         return display_id
 
-    def _release(self, display_id: str | None, shown: bool) -> None:
-        if display_id is not None and shown:
-            self.publisher.update(PLACEHOLDER, display_id)
-
     def _apply(self, events: list[SplitEvent]) -> None:
+        """Blocks start in the open segment's handle (a new one when there is none); finished
+        blocks join the segment, which is closed once it holds `SEGMENT_CHARS` of text."""
         for event in events:
             if event.kind == "start":
-                self._handle = self._open_handle()
-                self._handle_shown = False
-            else:
-                self._release(self._handle, self._handle_shown)
-                self._handle = None
-                if self.final:
-                    self.publisher.display(self.render(event.text))
+                if self._handle is None:
+                    self._handle = self._open_handle()
+            elif self.final:
+                block = self.render(event.text)
+                self.pieces.append(block)
+                self._segment.append(block)
+                self._segment_chars += len(event.text)
+                self._segment_bytes += len(block.get("text/html", block.get("text/plain", "")))
+                self._dirty = True
+                if self._segment_chars >= SEGMENT_CHARS:
+                    self._end_segment()
 
     def _end_thinking(self) -> None:
         text = "".join(self._thinking)
         self._thinking = []
         self._thinking_chars = 0
-        self._release(self._thinking_handle, self._thinking_shown)
-        self._thinking_handle = None
+        handle, self._thinking_handle = self._thinking_handle, None
         if self.final:
-            self.publisher.display(thinking_bundle(text, live=False))
+            self._add(thinking_bundle(text, live=False), handle)
+        elif handle is not None:
+            self.publisher.update(EMPTY, handle)
 
     def _render_live(self) -> None:
         if not self._dirty:
@@ -273,49 +298,32 @@ class LiveMarkdown:
         if self._thinking:
             if self._thinking_handle is None:
                 return
-            text = self._thinking_preview()
-            self._thinking_shown = True  # first: an interrupt during the update still reverts it
-            self.publisher.update(thinking_bundle(text, live=True), self._thinking_handle)
+            text = tail_text(self._thinking, self._thinking_chars, self.preview_chars)
+            if not self._affordable(text):
+                self._dirty = True
+                return
+            self._update(thinking_bundle(text, live=True), self._thinking_handle)
         else:
             if self._handle is None:
                 return
-            self._handle_shown = True  # first: an interrupt during the update still reverts it
-            self.publisher.update(
-                self.render(self.splitter.preview(self.preview_chars)), self._handle
-            )
+            text = self.splitter.preview(self.preview_chars)
+            if not self._affordable(text, self._segment_bytes):
+                self._dirty = True
+                return
+            parts = [*self._segment, self.render(text)] if text else self._segment
+            self._update(answer_bundle(parts), self._handle)
         self.renders += 1
 
-    def _thinking_preview(self) -> str:
-        return tail_text(self._thinking, self._thinking_chars, self.preview_chars)
+    def _affordable(self, text: str, shown: int = 0) -> bool:
+        """A render of about `text` (its HTML ~1.2x) after `shown` bytes of finished blocks
+        fits the live view's byte budget."""
+        cost = MESSAGE_BYTES + shown + 1.2 * len(text)
+        budget = max(LIVE_FLOOR_BYTES, LIVE_BYTES_PER_CHAR * self.received)
+        return self.live_bytes + cost <= budget
 
-
-def replay_events(reply: Reply) -> list[Event]:
-    """The events a non-streamed reply would have produced, in answer order.
-
-    Used by the non-streamed view so that images appear where they were in the answer, exactly
-    as they do when the same answer streams.
-    """
-    from ..client._reply import ReplyAssembler
-
-    assembler = ReplyAssembler()
-    raw = reply.raw
-    if isinstance(raw, list):
-        events: list[Event] = []
-        for chunk in raw:
-            events.extend(assembler.feed(chunk))
-    else:
-        events = assembler.feed(raw)
-    events.extend(assembler.finish(streamed=False))
-    from .._types import ToolCallEvent
-
-    ran = [ToolCallEvent(call) for call in reply.tool_calls if call.result or call.error]
-    events[:0] = ran  # the calls of earlier rounds came before this answer
-    if not events and (reply.text or reply.reasoning or reply.images):
-        from .._types import ImageEvent, ReasoningDelta, TextDelta
-
-        if reply.reasoning:
-            events.append(ReasoningDelta(reply.reasoning))
-        if reply.text:
-            events.append(TextDelta(reply.text))
-        events.extend(ImageEvent(image) for image in reply.images)
-    return events
+    def _update(self, data: Bundle, display_id: str) -> None:
+        """A live update: HTML only where there is HTML (the final output carries the text)."""
+        if "text/html" in data:
+            data = {"text/html": data["text/html"]}
+        self.publisher.update(data, display_id)
+        self.live_bytes += MESSAGE_BYTES + sum(len(v) for v in data.values())
