@@ -214,15 +214,17 @@ class ServerProcess:
     async def _serve(self, ready: asyncio.Future[_Connection]) -> None:
         """Hold the process and session open until told to stop (one task enters and leaves the
         SDK's context managers, as anyio requires)."""
-        from mcp import ClientSession, StdioServerParameters, stdio_client
-
         stderr = _StderrTail()
-        env = {"LANG": os.environ["LANG"]} if "LANG" in os.environ else {}
-        params = StdioServerParameters(
-            command=self.key.command, args=list(self.key.args), env={**env, **dict(self.key.env)}
-        )
         connection: _Connection | None = None
         try:
+            from mcp import ClientSession, StdioServerParameters, stdio_client
+
+            env = {"LANG": os.environ["LANG"]} if "LANG" in os.environ else {}
+            params = StdioServerParameters(
+                command=self.key.command,
+                args=list(self.key.args),
+                env={**env, **dict(self.key.env)},
+            )
             async with stdio_client(params, errlog=stderr.writer) as (read, write):
                 stderr.close_writer()
                 async with ClientSession(read, write) as session:
