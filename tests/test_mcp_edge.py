@@ -77,14 +77,33 @@ def test_a_crash_is_one_line_with_its_last_words_and_the_next_call_restarts(
     reply = client(gw).chat("crash", tools=[server])
     [call] = reply.tool_calls
     assert call.error == (
-        "MCP server 'edge' stopped: edge: fatal: the crash tool was called "
-        "(it starts again on the next call)"
+        "MCP server 'edge' stopped (last stderr line: edge: fatal: the crash tool was called); "
+        "it starts again on the next call"
     )
     assert not server.process.alive
     gw.script_tool_calls([[("edge__echo", {"text": "again"})]])
     reply = client(gw).chat("again", tools=[server])
     assert reply.tool_calls[0].result == json.dumps({"result": "again"})
     assert pid_of(server) != before and server.process.starts == 2
+
+
+def test_a_server_that_died_between_calls_is_told_once_and_started_again(
+    gw: FakeGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = edge("killed")
+    before = pid_of(server)
+    connection = server.process.connection()
+    os.kill(before, signal.SIGKILL)
+    assert connection.stderr.ended.wait(30)  # its stderr pipe closed: the process is gone
+    assert not server.process.alive
+    gw.script_tool_calls([[("edge__echo", {"text": "back"})]])
+    [call] = client(gw).chat("are you there?", tools=[server]).tool_calls
+    assert call.error is None and pid_of(server) != before
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "ipygemini: MCP server 'edge' stopped (last stderr line: edge: ready); "
+        "it starts again on the next call"
+    ]
 
 
 def test_ctrl_c_stops_the_wait_and_leaves_the_server_usable(

@@ -1,11 +1,9 @@
 """MCP server processes: started once per process and configuration, reused, restarted after
 they die, ended at interpreter exit or on request.
 
-Every session lives on ONE background thread with its own asyncio loop. The kernel's main
-thread runs cells while the kernel's own loop exists but is not running for us, the panel runs
-on that loop, and the SDK's sessions must stay on the loop that opened them: so callers submit
-coroutines to the background loop and wait (the sync path polls the future, so Ctrl-C always
-lands; the async path awaits a wrapped future). A server's stderr goes to a pipe drained by a
+Every session lives on the background loop of _mcp_loop.py; callers submit coroutines to it
+and wait (the sync path in slices, so Ctrl-C always lands; the async path awaits a wrapped
+future). A server's stderr goes to a pipe drained by a
 small thread that keeps its last line (Jupyter's ``sys.stderr`` has no file descriptor, and a
 chatty server must never flood the notebook); the pipe's end also tells that the process exited.
 
@@ -19,16 +17,15 @@ import asyncio
 import atexit
 import concurrent.futures
 import os
+import sys
 import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .._errors import GeminiError
+from ._mcp_loop import background, wait, wait_async
 
 __all__ = ["McpServerError", "ServerKey", "ServerProcess", "process_for", "running", "stop"]
-
-T = TypeVar("T")
 
 START_TIMEOUT = 60.0
 """Seconds a server may take to start and list its tools."""
@@ -64,56 +61,6 @@ def require_sdk() -> None:
         import mcp  # noqa: F401
     except ImportError:
         raise McpServerError(INSTALL_HINT) from None
-
-
-class _LoopThread:
-    """The background thread and loop every MCP session runs on."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, name="ipygemini-mcp", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-
-_loop_lock = threading.Lock()
-_loop_thread: _LoopThread | None = None
-
-
-def background() -> _LoopThread:
-    """The MCP loop thread, started on first use."""
-    global _loop_thread
-    with _loop_lock:
-        if _loop_thread is None:
-            _loop_thread = _LoopThread()
-        return _loop_thread
-
-
-def wait(future: concurrent.futures.Future[T]) -> T:
-    """The future's result, waited for in short slices so Ctrl-C interrupts the wait (whichever
-    thread the signal hit); the work on the MCP loop is cancelled then."""
-    try:
-        while not future.done():
-            concurrent.futures.wait([future], timeout=0.2)
-    except BaseException:
-        future.cancel()
-        raise
-    return future.result()
-
-
-async def wait_async(future: concurrent.futures.Future[T]) -> T:
-    """The future's result from another loop; cancelling the awaiting task cancels the work."""
-    try:
-        return await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        future.cancel()
-        raise
 
 
 class _StderrTail:
@@ -167,7 +114,8 @@ class _Connection:
     stderr: _StderrTail
     stop: asyncio.Event
     task: asyncio.Task[None] | None = None
-    lost: bool = False
+    lost: bool = False  # a call found it gone, or it left the SDK's contexts
+    reported: bool = False  # its end was told (in a call's error, or on stderr)
 
 
 @dataclass
@@ -192,7 +140,10 @@ class ServerProcess:
     def connection(self) -> _Connection:
         """The live connection, starting (or restarting) the process when there is none."""
         with self._lock:
-            if self._connection is not None and not self.alive:
+            dead = self._connection
+            if dead is not None and not self.alive:
+                if not dead.reported:  # it died between calls: say so once, as a call would
+                    print(f"ipygemini: {self.lost(dead)}", file=sys.stderr)
                 self._drop()
             if self._connection is None:
                 self._connection = wait(background().submit(self._open()))
@@ -288,10 +239,11 @@ class ServerProcess:
     def lost(self, connection: _Connection) -> str:
         """Mark `connection` dead after a failed call; one line naming the server and its last
         stderr line. The next use starts the server again."""
-        connection.lost = True
+        connection.lost = connection.reported = True
         connection.stderr.ended.wait(2.0)
-        said = f": {connection.stderr.last_line}" if connection.stderr.last_line else ""
-        return f"MCP server {self.label!r} stopped{said} (it starts again on the next call)"
+        line = connection.stderr.last_line
+        said = f" (last stderr line: {line})" if line else " (nothing on stderr)"
+        return f"MCP server {self.label!r} stopped{said}; it starts again on the next call"
 
     def stop(self) -> bool:
         """End the process (True when one was running)."""
@@ -398,7 +350,7 @@ def stop(label: str | None = None) -> list[str]:
 
 @atexit.register
 def _stop_all_at_exit() -> None:
-    if _loop_thread is not None:
+    if _registry:
         try:
             stop()
         except Exception:  # exiting anyway: never fail the interpreter's exit
