@@ -9,10 +9,10 @@ line to it once it has started, so a test can act while the call is in flight wi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import sys
-import time
 import zlib
 from typing import Any
 
@@ -65,13 +65,13 @@ def crash() -> str:
 
 
 @server.tool(annotations=READ_ONLY)
-def sleep(seconds: float) -> str:
-    """Sleep, then answer."""
+async def sleep(seconds: float) -> str:
+    """Sleep, then answer (async, so the server answers other calls meanwhile in every SDK)."""
     fifo = os.environ.get("EDGE_FIFO")
     if fifo:
         with open(fifo, "w") as signal:
             signal.write("started\n")
-    time.sleep(seconds)
+    await asyncio.sleep(seconds)
     return "woke up"
 
 

@@ -99,11 +99,9 @@ def test_a_server_that_died_between_calls_is_told_once_and_started_again(
     gw.script_tool_calls([[("edge__echo", {"text": "back"})]])
     [call] = client(gw).chat("are you there?", tools=[server]).tool_calls
     assert call.error is None and pid_of(server) != before
-    lines = capsys.readouterr().err.splitlines()
-    assert lines == [
-        "ipygemini: MCP server 'edge' stopped (last stderr line: edge: ready); "
-        "it starts again on the next call"
-    ]
+    [line] = capsys.readouterr().err.splitlines()  # one line, with the server's last words
+    assert line.startswith("ipygemini: MCP server 'edge' stopped (last stderr line: ")
+    assert line.endswith("); it starts again on the next call")
 
 
 def test_ctrl_c_stops_the_wait_and_leaves_the_server_usable(
@@ -153,7 +151,7 @@ def test_structured_results_and_tool_errors(gw: FakeGateway) -> None:
     )
     echoed, failed = client(gw).chat("echo", tools=[server]).tool_calls
     assert json.loads(echoed.result or "") == {"result": "ab ab"}
-    assert failed.error == "Error executing tool fail"
+    assert failed.error and failed.error.startswith("Error executing tool fail")
 
 
 def test_arguments_are_checked_and_optional_nulls_dropped(gw: FakeGateway) -> None:

@@ -170,11 +170,8 @@ class ServerProcess:
         try:
             from mcp import ClientSession, StdioServerParameters, stdio_client
 
-            env = {"LANG": os.environ["LANG"]} if "LANG" in os.environ else {}
             params = StdioServerParameters(
-                command=self.key.command,
-                args=list(self.key.args),
-                env={**env, **dict(self.key.env)},
+                command=self.key.command, args=list(self.key.args), env=self.environment()
             )
             async with stdio_client(params, errlog=stderr.writer) as (read, write):
                 stderr.close_writer()
@@ -193,6 +190,16 @@ class ServerProcess:
         finally:
             if connection is not None:
                 connection.lost = True
+
+    def environment(self) -> dict[str, str]:
+        """All the server is given: the SDK's safe basics, LANG, and the user's ``env`` (built
+        here in full, as SDK versions differ on merging ``env`` with their defaults)."""
+        from mcp.client.stdio import get_default_environment
+
+        basics = get_default_environment()
+        if "LANG" in os.environ:
+            basics["LANG"] = os.environ["LANG"]
+        return {**basics, **dict(self.key.env)}
 
     def _start_failed(self, exc: BaseException, stderr: _StderrTail) -> McpServerError:
         stderr.ended.wait(2.0)  # its last words, if it is exiting
@@ -308,7 +315,10 @@ async def _list_tools(session: Any) -> list[dict[str, Any]]:
         else:
             from mcp.types import PaginatedRequestParams
 
-            page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
+            try:
+                page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
+            except TypeError:  # SDK 1.x before ``params``
+                page = await session.list_tools(cursor=cursor)
         found += [t.model_dump(by_alias=True, mode="json", exclude_none=True) for t in page.tools]
         cursor = getattr(page, "next_cursor", None) or getattr(page, "nextCursor", None)
         if not cursor:
