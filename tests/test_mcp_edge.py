@@ -249,12 +249,22 @@ def test_a_command_that_cannot_start_says_so_in_one_line() -> None:
     assert message.endswith("its last stderr line: no such server here.")
 
 
+def test_a_server_that_never_answers_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipygemini.tools import _mcp_session
+
+    monkeypatch.setattr(_mcp_session, "START_TIMEOUT", 0.5)
+    mute = "import sys; sys.stdin.read()"  # reads until its stdin closes, answers nothing
+    with pytest.raises(McpServerError, match=r"did not start within 0.5 s; check that it speaks"):
+        ipygemini.mcp_server(sys.executable, "-c", mute, name="mute")
+
+
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
         ({"timeout": 0}, "timeout must be a number of seconds > 0"),
         ({"env": {"A": 1}}, "env must map names to strings"),
         ({"allow": "write_note"}, "allow must be a list of tool names"),
+        ({"allow": [1]}, "allow must list tool names as strings"),
         ({"name": "two words"}, "name 'two words' must be letters"),
     ],
 )

@@ -156,6 +156,12 @@ class ServerProcess:
         task = loop.create_task(self._serve(ready))
         try:
             connection = await asyncio.wait_for(asyncio.shield(ready), START_TIMEOUT)
+        except TimeoutError:
+            task.cancel()
+            raise McpServerError(
+                f"MCP server {self.label!r} ({self.key.describe()}) did not start within "
+                f"{START_TIMEOUT:g} s; check that it speaks MCP over stdio."
+            ) from None
         except BaseException:
             task.cancel()
             raise
@@ -181,12 +187,15 @@ class ServerProcess:
                     connection = _Connection(session, tools, stderr, asyncio.Event())
                     ready.set_result(connection)
                     await connection.stop.wait()
-        except BaseException as exc:
+        except Exception as exc:
             stderr.close_writer()
             if not ready.done():
+                await asyncio.to_thread(stderr.ended.wait, 2.0)  # its last words, if exiting
                 ready.set_exception(self._start_failed(_leaf(exc), stderr))
-            if not isinstance(exc, Exception):
-                raise
+        except BaseException:
+            stderr.close_writer()
+            ready.cancel()
+            raise
         finally:
             if connection is not None:
                 connection.lost = True
@@ -202,7 +211,6 @@ class ServerProcess:
         return {**basics, **dict(self.key.env)}
 
     def _start_failed(self, exc: BaseException, stderr: _StderrTail) -> McpServerError:
-        stderr.ended.wait(2.0)  # its last words, if it is exiting
         said = f"; its last stderr line: {stderr.last_line}" if stderr.last_line else ""
         what = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
         return McpServerError(

@@ -112,11 +112,14 @@ class McpServer:
             raise OptionError(
                 f"mcp_server name {name!r} must be letters, digits, _ or - (e.g. 'git')."
             )
-        self.allow = (
-            allow
-            if isinstance(allow, bool) or callable(allow) or allow is None
-            else frozenset(allow)
-        )
+        if isinstance(allow, bool) or callable(allow) or allow is None:
+            self.allow: bool | frozenset[str] | Callable[[str, dict[str, Any]], Any] | None = allow
+        else:
+            self.allow = frozenset(allow)
+            if not all(isinstance(n, str) for n in self.allow):
+                raise OptionError(
+                    f"mcp_server allow must list tool names as strings; got {allow!r:.60}."
+                )
         self.timeout = None if timeout is None else float(timeout)
         self.process: ServerProcess = process_for(self.key, self.name)
 
