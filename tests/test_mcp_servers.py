@@ -116,6 +116,20 @@ def test_a_server_alone_streams_and_runs_under_asyncio(gw: FakeGateway) -> None:
     assert "Europe/Paris" in (reply.tool_calls[0].result or "")
 
 
+def test_a_batch_shares_the_server(gw: FakeGateway) -> None:
+    time_server = ipygemini.mcp_server(*TIME)
+    zones = ["Etc/UTC", "Asia/Tokyo", "Europe/Paris"]
+    gw.script_tool_calls(
+        [r for zone in zones for r in ([("time__get_current_time", {"timezone": zone})], [])]
+    )
+    batch = client(gw).map(
+        zones, "time in {text}?", tools=[time_server], concurrency=1, progress=False
+    )
+    for zone, reply in zip(zones, batch, strict=True):
+        assert reply is not None and zone in (reply.tool_calls[0].result or "")
+    assert time_server.process.starts == 1
+
+
 def test_git_reads_run_and_writes_need_consent(gw: FakeGateway, repo: Path) -> None:
     server = ipygemini.mcp_server(*GIT, "--repository", str(repo))
     at = {"repo_path": str(repo)}
