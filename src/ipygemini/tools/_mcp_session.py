@@ -352,10 +352,10 @@ def running() -> list[ServerProcess]:
         return [p for p in _registry.values() if p.alive]
 
 
-def stop(label: str | None = None) -> list[str]:
-    """End the running servers (those labelled `label`, or all) together; their labels."""
+def stop(name: str | None = None) -> list[str]:
+    """End the running servers (those named `name`, or all) together; their names."""
     with _registry_lock:
-        chosen = [p for p in _registry.values() if label is None or p.label == label]
+        chosen = [p for p in _registry.values() if name is None or p.label == name]
     endings: list[tuple[str, concurrent.futures.Future[None]]] = []
     for process in chosen:
         with process._lock:
