@@ -47,6 +47,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from .client import AsyncClient, AsyncStream, Client, Stream
     from .panel import ChatPanel
+    from .tools import mcp_server
 
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "__version__",
     "connect",
     "connect_async",
+    "mcp_server",
 ]
 
 _LAZY = {"Client", "AsyncClient", "Stream", "AsyncStream"}
@@ -101,6 +103,10 @@ def __getattr__(name: str) -> Any:
         from .panel import ChatPanel
 
         return ChatPanel
+    if name == "mcp_server":  # MCP servers as tools (issue 19): the SDK loads only when used
+        from .tools import mcp_server
+
+        return mcp_server
     raise AttributeError(f"module 'ipygemini' has no attribute {name!r}")
 
 

@@ -155,10 +155,22 @@ def _jsonable(value: Any) -> Any:
 def tools_from(
     functions: Sequence[Callable[..., Any]] | Mapping[str, Callable[..., Any]],
 ) -> dict[str, Tool]:
-    """The named functions as tools, by name; `OptionError` for anything that cannot be one."""
+    """The named functions as tools, by name; `OptionError` for anything that cannot be one.
+    An MCP server (`mcp_server`) in the list stands for all its tools."""
+    if hasattr(functions, "mcp_tools"):  # MCP: one server alone (tools/_mcp_tools.py)
+        functions = [functions]  # type: ignore[list-item]
     items = functions.items() if isinstance(functions, Mapping) else ((None, f) for f in functions)
     tools: dict[str, Tool] = {}
     for given, function in items:
+        if hasattr(function, "mcp_tools") and given is None:  # MCP: a server's tools, by name
+            for tool in function.mcp_tools():
+                if tool.name in tools:
+                    raise OptionError(
+                        f"two tools are named {tool.name!r}; give each MCP server its own "
+                        "name with mcp_server(..., name=...)."
+                    )
+                tools[tool.name] = tool
+            continue
         if not callable(function):
             raise OptionError(
                 f"tools must be functions; got {type(function).__name__} {function!r:.40}."
