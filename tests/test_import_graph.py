@@ -24,16 +24,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "src" / "ipygemini"
 # Violations in other engineers' files at the time of writing, to shrink to nothing: each entry
 # is (importing module, imported module, name). Remove an entry when its import is fixed (the
 # test fails on an entry that no longer occurs, so the list can only shrink).
-ALLOWED_PRIVATE: set[tuple[str, str, str]] = {
-    # the `magic` engineer's files: take `notice_once`/`address` from gateway._offline and the
-    # rule from `ipygemini._settings.nothing_configured` / `Settings.resolve(offline=True)`
-    ("ipygemini.magic", "ipygemini.gateway._offline", "_offline"),
-    ("ipygemini.magic._session", "ipygemini.gateway._offline", "_offline"),
-}
-ALLOWED_CIRCLES: set[frozenset[str]] = {
-    # the `batch` engineer breaks it (batch/ above client/)
-    frozenset({"ipygemini.batch._map", "ipygemini.client._async"}),
-}
+ALLOWED_PRIVATE: set[tuple[str, str, str]] = set()
+ALLOWED_CIRCLES: set[frozenset[str]] = set()
 
 
 @dataclass(frozen=True)
@@ -235,10 +227,7 @@ DOWNWARD_ONLY = {
     ("ipygemini.log", "ipygemini.client"),  # the log stores what it is given
     ("ipygemini._settings", "ipygemini.gateway"),  # Settings decides offline, knows no gateway
 }
-ALLOWED_UPWARD: set[tuple[str, str]] = {
-    # the `magic` engineer's render/_live.py takes ReplyAssembler; Reply replays its own events
-    ("ipygemini.render._live", "ipygemini.client"),
-}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 def upward_imports(root: Path) -> set[tuple[str, str]]:

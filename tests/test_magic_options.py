@@ -101,7 +101,7 @@ REFUSED: dict[tuple[str, str], tuple[str, str]] = {
 }
 """Combinations that make no sense: one line naming both options, nothing sent."""
 
-BATCH_ITEM_3 = {("--refresh", "each")}
+BATCH_ITEM_3: set[tuple[str, str]] = set()  # item 3 landed: --refresh re-sends every row
 """Honoured once `map` follows the cache options (issue 17 item 3, the batch engineer's part):
 today a batch always answers from the log. Strict: this marker must go when that lands."""
 

@@ -201,7 +201,12 @@ def map_in_thread(
     joins, so Ctrl-C reaches it, cancels the batch within `poll` seconds and raises
     `BatchInterrupted` with every finished row."""
     outcomes: list[RowOutcome] = []
-    bar = ProgressBar(len(plan.prompts), options.get("model") or settings.model, progress)
+    bar = ProgressBar(
+        len(plan.prompts),
+        options.get("model") or settings.model,
+        progress,
+        offline=settings.offline,
+    )
     loop = asyncio.new_event_loop()
     task: asyncio.Task[Batch] | None = None
     failure: list[BaseException] = []
@@ -254,7 +259,12 @@ async def amap_with_bar(
     **options: Any,
 ) -> Batch:
     """`AsyncClient.map`: `amap` on the running loop with a progress bar and its own client."""
-    bar = ProgressBar(len(plan.prompts), options.get("model") or settings.model, progress)
+    bar = ProgressBar(
+        len(plan.prompts),
+        options.get("model") or settings.model,
+        progress,
+        offline=settings.offline,
+    )
     client = batch_client(client_type, settings)
     try:
         return await amap(client, plan, on_progress=bar.update, **options)

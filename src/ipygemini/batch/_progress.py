@@ -13,7 +13,7 @@ class ProgressBar:
     """A `tqdm.auto` bar (a widget in notebooks, text in a terminal): rows done and failed,
     tokens, estimated cost when the model's price is known, and tqdm's own ETA."""
 
-    def __init__(self, total: int, model: str, enabled: bool) -> None:
+    def __init__(self, total: int, model: str, enabled: bool, *, offline: bool = False) -> None:
         self.bar: Any = None
         if not enabled or total == 0:
             return
@@ -21,7 +21,7 @@ class ProgressBar:
 
         from ..log._prices import price_for
 
-        self.price = price_for(model)
+        self.price = price_for(model, offline=offline)  # the offline gateway's answers are free
         self.bar = tqdm(total=total, unit="row", desc=f"{model}", mininterval=0.2)
 
     def update(self, progress: BatchProgress) -> None:

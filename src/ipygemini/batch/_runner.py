@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from .._errors import APIStatusError, ConnectionError, GeminiError, TimeoutError
+from .._errors import APIStatusError, BadRequestError, ConnectionError, GeminiError, TimeoutError
 from .._types import Reply
 from ._rate import RateGovernor
 
@@ -179,6 +179,8 @@ def jitter() -> float:
 def is_retryable(error: BaseException) -> bool:
     if is_throttle(error):
         return True
+    if isinstance(error, BadRequestError):  # a 5xx that names the body invalid: never again
+        return False
     if isinstance(error, APIStatusError):
         return error.status_code in (500, 502, 504, 524, 529)
     return isinstance(error, ConnectionError | TimeoutError)

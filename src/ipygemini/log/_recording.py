@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._types import Choice, Event, GeneratedImage, Reply, Usage
+from ._exchange import SOURCES
 
 if TYPE_CHECKING:
     from .._settings import Settings
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SOURCES", "LogTags", "Recorder", "exchange_log", "fill_from_entry", "reply_from_entry"]
 
-SOURCES = ("client", "magic", "panel", "batch")
 
 _logs: dict[Path, ExchangeLog] = {}
 _logs_lock = threading.Lock()
@@ -127,17 +127,10 @@ class Recorder:
         if self.done:
             return
         self.done = True
-        usage = reply.usage
-        if usage is not None and not reply.cached:
-            from ._usage import SESSION
+        from ._usage import SESSION
 
-            SESSION.add(
-                reply.model or str(body.get("model") or ""),
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                cached_tokens=usage.cached_tokens,
-            )
+        model = str(body.get("model") or "")
+        SESSION.add_reply(model, reply, offline=self.settings.offline)
         if not self.settings.log:
             return
         from ._exchange import exchange_from
@@ -151,6 +144,7 @@ class Recorder:
             duration=time.perf_counter() - self._t0,
             conversation=self.tags.conversation,
             from_cache=reply.cached,
+            offline=self.settings.offline,
         )
         exchange.cache_key = self._key(body)
         exchange_log().record(exchange, secret=self.settings.api_key, wait=wait)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..gateway import _offline
 from ._cell import AnswerError
 from ._magics import GeminiMagics
 from ._options import PromptError, interpolate
@@ -34,8 +33,12 @@ def load_ipython_extension(ipython: Any) -> None:
 
     magics.cell_log = CellLog()  # what ran, for %gemini fix and --context
     magics.cell_log.install(ipython)
-    if _offline.nothing_configured():
-        _offline.notice_once()
+    from .._settings import nothing_configured
+
+    if nothing_configured():
+        from ..gateway._offline import notice_once
+
+        notice_once()
     ipython.configurables.append(magics.settings)
     _html_formatter(ipython).for_type_by_name("ipygemini._types", "Reply", _reply_html)
     _LOADED[id(ipython)] = magics

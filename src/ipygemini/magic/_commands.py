@@ -79,11 +79,9 @@ def lesson_text(facts: Mapping[str, Any]) -> str:
 
 def gateway_lesson(base_url: str) -> str:
     """What the gateway at `base_url` taught the client (item 29), or "" for nothing."""
-    try:  # log/_gateways.py comes with the `policy` work
-        from ..log._gateways import learned  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return ""
-    rows: Sequence[Mapping[str, Any]] = learned(base_url)
+    from ..log import gateways
+
+    rows: Sequence[Mapping[str, Any]] = gateways(base_url)
     return "; ".join(text for text in map(lesson_text, rows) if text)
 
 
@@ -101,6 +99,9 @@ class LineCommands:
 
     def gemini_line(self, line: str) -> Any:
         """The line commands (ask questions with ``%%gemini`` in a cell)."""
+        head = line.split(None, 1)
+        if head and head[0] == "log":  # search words are words: quotes as typed (item 14)
+            return _log_commands.log_command(head[1] if len(head) > 1 else "")
         try:
             argv = shlex.split(line)
         except ValueError as exc:
@@ -118,7 +119,6 @@ class LineCommands:
             return None
         command, rest = argv[0], argv[1:]
         special: dict[str, Callable[[list[str]], Any]] = {
-            "log": _log_commands.log_command,
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
         }
         if command not in COMMANDS or command == "help":

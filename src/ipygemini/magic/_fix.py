@@ -85,15 +85,8 @@ def fix_arguments(rest: list[str], thinking_style: str | None = None) -> FixRequ
     except UsageError as exc:
         raise UsageError(str(exc).replace("%%gemini", "%gemini fix", 1)) from None
     options.pop("conversation", None)
-    options["source"] = _source()
+    options["source"] = "fix"
     return FixRequest("--explain" in rest, args, options)
-
-
-def _source() -> str:
-    """The log's tag for a fix: "fix" where the log knows it, else the magic's."""
-    from ..log._recording import SOURCES
-
-    return "fix" if "fix" in SOURCES else "magic"
 
 
 def fix_prompt(error: ErrorRecord, *, explain_only: bool, secret: str | None) -> str:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._conversation import Conversation
 from .._errors import InsecureURLError, MissingKeyError
-from ..gateway import _offline
 from ._config import Gemini
 
 if TYPE_CHECKING:
@@ -64,9 +63,8 @@ class Session:
         from .._settings import Settings
 
         arguments: dict[str, Any] = {"api_key": self.api_key}
-        if self.offline_chosen:
-            gateway = _offline.gateway()
-            arguments = {"api_key": gateway.api_key, "base_url": gateway.base_url}
+        if self.offline_chosen:  # Settings decides the offline rule (and starts the gateway)
+            arguments = {"offline": True}
         try:
             settings = Settings.resolve(config=self.config_values(), **arguments)
         except MissingKeyError as exc:
