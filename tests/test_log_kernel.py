@@ -203,6 +203,10 @@ def test_log_search_words_are_words_and_blank_is_no_search(kernel: KernelSession
     text = blank.of_type("execute_result")[0]["content"]["data"]["text/plain"]
     assert "6 * 7" in text and text.count("\n") == 2  # the newest two, as with no search
     assert "could not" not in blank.stderr and "fts5" not in blank.stderr
+    ok(kernel.run("%%gemini\nWhy don't cats bark?"))
+    quoted = ok(kernel.run("%gemini log don't"))  # an unbalanced quote is part of the word
+    text = quoted.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    assert "don't cats bark" in text and "6 * 7" not in text
 
 
 def logged(home: Path, prompt: str, reply: Any, *, model: str, offline: bool = False) -> int:

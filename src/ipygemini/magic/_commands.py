@@ -99,12 +99,11 @@ class LineCommands:
 
     def gemini_line(self, line: str) -> Any:
         """The line commands (ask questions with ``%%gemini`` in a cell)."""
-        head = line.split(None, 1)
-        if head and head[0] == "log":  # search words are words: quotes as typed (item 14)
-            return _log_commands.log_command(head[1] if len(head) > 1 else "")
         try:
             argv = shlex.split(line)
         except ValueError as exc:
+            if line.split(None, 1)[:1] == ["log"]:  # `log don't`: words are words (item 14)
+                return _log_commands.log_command(line.split(None, 1)[1])
             raise UsageError(f"%gemini: cannot read {line!r} ({exc})") from None
         if not argv or argv[0] in ("help", "-h", "--help"):
             if argv and argv[0] != "help":
@@ -119,6 +118,7 @@ class LineCommands:
             return None
         command, rest = argv[0], argv[1:]
         special: dict[str, Callable[[list[str]], Any]] = {
+            "log": _log_commands.log_command,
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
         }
         if command not in COMMANDS or command == "help":
