@@ -16,7 +16,7 @@ from .._types import Event, Model, Reply, ToolCall
 if TYPE_CHECKING:
     from ..batch._runner import Batch
 from . import _policy
-from ._base import RECEIVING, ClientBase, StreamBase
+from ._base import RECEIVING, ClientBase, StreamBase, batch_plan
 from ._body import aread_body, aread_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_models
@@ -118,14 +118,9 @@ class AsyncClient(ClientBase):
     ) -> Batch:
         """`Client.map` awaited on the running loop (cancelling the task keeps nothing: use
         `Client.map` for a batch that Ctrl-C should stop and keep)."""
-        from ..batch import BatchPlan, amap_with_bar
-        from ._structured import schema_for
+        from ..batch import amap_with_bar
 
-        shape = None
-        if schema is not None:
-            fmt = options.get("response_format")
-            shape = schema_for(schema, json=bool(options.get("json")), response_format=fmt)
-        plan = BatchPlan(rows, template, shape)
+        plan = batch_plan(rows, template, schema, options)
         return await amap_with_bar(
             AsyncClient,
             self.settings,

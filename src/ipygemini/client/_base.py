@@ -248,3 +248,16 @@ class StreamBase:
         else:
             return False
         return True
+
+
+def batch_plan(rows: Any, template: str | None, schema: Any, options: Mapping[str, Any]) -> Any:
+    """The `BatchPlan` for `map` (sync and async alike): the rows, the template, and the
+    answer's shape from `schema` and the ``json``/``response_format`` options."""
+    from ..batch import BatchPlan
+    from ._structured import schema_for
+
+    shape = None
+    if schema is not None:
+        fmt = options.get("response_format")
+        shape = schema_for(schema, json=bool(options.get("json")), response_format=fmt)
+    return BatchPlan(rows, template, shape)

@@ -15,7 +15,7 @@ from .._types import Event, Model, Reply, ToolCall
 if TYPE_CHECKING:
     from ..batch._runner import Batch
 from . import _policy
-from ._base import RECEIVING, ClientBase, StreamBase
+from ._base import RECEIVING, ClientBase, StreamBase, batch_plan
 from ._body import read_body, read_error_body
 from ._core import ChatOptions, ChatRequest, ClientOptions
 from ._parse import embedding_bodies, parse_embeddings, parse_models
@@ -143,15 +143,10 @@ class Client(ClientBase):
         `BatchInterrupted` whose ``batch`` keeps every finished row. Rows already answered in
         the log are not sent again (``cache=False`` or ``refresh=True`` sends them).
         """
-        from ..batch import BatchPlan, map_in_thread
+        from ..batch import map_in_thread
         from ._async import AsyncClient
-        from ._structured import schema_for
 
-        shape = None
-        if schema is not None:
-            fmt = options.get("response_format")
-            shape = schema_for(schema, json=bool(options.get("json")), response_format=fmt)
-        plan = BatchPlan(rows, template, shape)
+        plan = batch_plan(rows, template, schema, options)
         return map_in_thread(
             AsyncClient,
             self.settings,
