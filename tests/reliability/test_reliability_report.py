@@ -34,7 +34,7 @@ def test_a_complete_run_renders_and_copies_the_page(tmp_path: Path) -> None:
     assert page == (tmp_path / "build" / "RELIABILITY.md").read_text()
     assert page.startswith("# Reliability and security report")
     assert "python tests/reliability_report.py" in page
-    assert "server of test_soak.py" in page  # the figures are in it
+    assert "server of reliability/test_soak.py" in page  # the figures are in it
     check = ["--figures", str(figures_json), "--out", str(out), "--check"]
     assert reliability_report.main(check) == 0
     out.write_text(page + "edited by hand\n")
