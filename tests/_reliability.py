@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel_driver import chat_bodies
+
 MODULES = (
-    "test_faults.py",
-    "test_hostile.py",
-    "test_soak.py",
-    "test_fuzz.py",
-    "test_bad_input.py",
-    "test_secrets.py",
-    "test_payloads.py",
+    "reliability/test_faults.py",
+    "reliability/test_hostile.py",
+    "reliability/test_soak.py",
+    "reliability/test_fuzz.py",
+    "reliability/test_bad_input.py",
+    "reliability/test_secrets.py",
+    "reliability/test_payloads.py",
 )
-"""The test modules whose figures make up docs/RELIABILITY.md."""
+"""The test modules whose figures make up docs/RELIABILITY.md (paths under tests/)."""
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES_JSON = ROOT / "build" / "reliability" / "figures.json"
@@ -71,8 +73,8 @@ class Figures:
 
     @staticmethod
     def module_of(nodeid: str) -> str | None:
-        name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-        return name if name in MODULES else None
+        path = nodeid.split("::", 1)[0]
+        return next((m for m in MODULES if path == m or path.endswith(f"/{m}")), None)
 
     def recorder(self, nodeid: str) -> Recorder:
         recorder = self.recorders[nodeid] = Recorder(nodeid)
@@ -163,7 +165,7 @@ ISSUE_FAULTS = (
     "keep-alive comments",
     "multi-MB event",
 )
-"""The faults issue 7 names; `FAULTS` must cover each (tests/test_faults.py checks)."""
+"""The faults issue 7 names; `FAULTS` must cover each (tests/reliability/test_faults.py checks)."""
 
 _RID = r"\(request id: \d+\)"
 _HINT_429 = "Too many requests or quota used up: wait a moment and run again, or raise max_retries."
@@ -420,10 +422,6 @@ class Outcome:
     def __post_init__(self) -> None:
         if self.error is not None and not self.error_name:
             self.error_name = type(self.error).__name__
-
-
-def chat_bodies(gw: Any) -> list[dict[str, Any]]:
-    return [r.body for r in gw.requests if r.path.endswith("/chat/completions")]
 
 
 def expected_answer(gw: Any, fault: Fault) -> str:

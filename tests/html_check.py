@@ -110,3 +110,8 @@ def inert_problems(
             if name == "style":
                 problems.extend(_style_problems(tag, value, style_properties))
     return problems
+
+
+def assert_inert(fragment: str) -> None:
+    """Nothing in `fragment` can run code or load a resource (the shared allow-list checker)."""
+    assert inert_problems(fragment) == [], fragment

@@ -4,7 +4,10 @@
 `Cell`: the iopub messages of that cell, the execute_reply, and the outputs two ways: as first
 sent (what nbval records) and as a notebook would keep them after display updates (what gets
 saved). `eval`, `wait_for`, `subshell` and `drain` serve widget tests; `ok(cell)` asserts a
-cell ran cleanly; `kernel_env(gateway)` is this process's environment pointed at a FakeGateway.
+cell ran cleanly; `kernel_env(gateway)` is this process's environment pointed at a FakeGateway;
+`chat_bodies` / `last_body` are what the gateway was sent; `the_output`, `answer_text`, `footer`,
+`answer_blocks`, `one_line_error` ... read what a ``%%gemini`` cell shows (one definition each,
+for the magic, log, fault, soak and secrets tests).
 
 Benchmarks import it by putting the tests directory on ``sys.path``.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -235,6 +239,76 @@ def displays(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o["data"] for o in outputs if o["output_type"] == "display_data"]
 
 
+# --- what a %%gemini cell shows (the magic, fault, soak, secrets and log tests read it) --------
+
+
+def compared(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What nbval compares of `outputs`: a display with no data (a live handle as first sent)
+    contributes nothing."""
+    return [o for o in outputs if o["output_type"] != "display_data" or o["data"]]
+
+
+def the_output(cell: Cell) -> dict[str, str]:
+    """The ONE output an answer leaves in the saved notebook (and in what nbval records)."""
+    shown = displays(cell.final)
+    assert len(shown) == 1, shown
+    assert compared(cell.recorded) == compared(cell.final)
+    return shown[0]
+
+
+def split_output(cell: Cell) -> tuple[str, str]:
+    """The final output's text as (answer, footer line and notes)."""
+    plain = the_output(cell)["text/plain"]
+    if plain.startswith("— "):
+        return "", plain
+    answer, sep, foot = plain.rpartition("\n\n— ")
+    assert sep, plain
+    return answer, "— " + foot
+
+
+def answer_text(cell: Cell) -> str:
+    return split_output(cell)[0]
+
+
+def footer(cell: Cell) -> str:
+    return split_output(cell)[1]
+
+
+_IMAGE_TEXT = re.compile(r"GeneratedImage\([^\n]*\)")
+
+
+def answer_blocks(cell: Cell) -> list[dict[str, str]]:
+    """The answer's text in the cell's one output as one block (none when it shows no text),
+    images and footer left out: what the fault, soak and secrets tests read."""
+    if not [d for d in displays(cell.final) if d]:
+        return []
+    parts = [p for p in answer_text(cell).split("\n\n") if not _IMAGE_TEXT.fullmatch(p)]
+    text = "\n\n".join(parts)
+    return [{"text/plain": text}] if text else []
+
+
+def images_shown(cell: Cell) -> int:
+    """Images (from their bytes) in the cell's outputs."""
+    return sum(d.get("text/html", "").count('<img src="data:image/') for d in displays(cell.final))
+
+
+def is_footer(data: dict[str, str]) -> bool:
+    """An output that is only a footer line (an answer with no text to show)."""
+    return data.get("text/plain", "").startswith("— ") and "font-size:0.85em" in data.get(
+        "text/html", ""
+    )
+
+
+def one_line_error(cell: Cell) -> dict[str, Any]:
+    """The error of a cell that failed with ONE traceback line (the project's error promise)."""
+    assert cell.status == "error"
+    error = cell.error
+    assert error is not None, cell.messages
+    assert len(error["traceback"]) == 1, error["traceback"]
+    assert "\n" not in error["traceback"][0]
+    return error
+
+
 def gateway_env(base_url: str, api_key: str, **extra: str) -> dict[str, str]:
     """This process's environment without GEMINI_*, pointed at a gateway (kernels inherit it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GEMINI_")}
@@ -245,3 +319,16 @@ def gateway_env(base_url: str, api_key: str, **extra: str) -> dict[str, str]:
 def kernel_env(gateway: Any, **extra: str) -> dict[str, str]:
     """The environment for a kernel talking to `gateway` (a FakeGateway: base_url, api_key)."""
     return gateway_env(gateway.base_url, gateway.api_key, **extra)
+
+
+def chat_bodies(gateway: Any) -> list[dict[str, Any]]:
+    """The JSON bodies of the chat-completions requests `gateway` (a FakeGateway) received."""
+    return [r.body for r in gateway.requests if r.path.endswith("/chat/completions")]
+
+
+def last_body(gateway: Any) -> dict[str, Any]:
+    """The body of the last chat-completions request `gateway` received (there must be one)."""
+    bodies = chat_bodies(gateway)
+    assert bodies, "no chat request reached the gateway"
+    body: dict[str, Any] = bodies[-1]
+    return body

@@ -127,7 +127,7 @@ def render(data: Mapping[str, Any]) -> str:
     out += ["## Summary", "", *_table(["figure", "value"], summary), ""]
 
     out += [
-        "## Fault × front end matrix (`tests/test_faults.py`)",
+        "## Fault × front end matrix (`tests/reliability/test_faults.py`)",
         "",
         "Faults come from `FakeGateway` over real loopback sockets. Retry waits are recorded, "
         "not slept. Outcomes: *recovered by retry* (complete answer equal to the gateway's), "
@@ -156,14 +156,14 @@ def render(data: Mapping[str, Any]) -> str:
         out += _table(["fault", "message"], ([labels[f], _code(m)] for f, m in errors.items()))
     out.append("")
 
-    out += ["## Hostile servers (`tests/test_hostile.py`)", ""]
+    out += ["## Hostile servers (`tests/reliability/test_hostile.py`)", ""]
     out += _table(
         ["server", "front end", "outcome", "bound"],
         ([r["label"], r["front_end"], r["outcome"], r.get("bound", "")] for r in hostile),
     )
     out.append("")
 
-    out += ["## Soak (`tests/test_soak.py`)", ""]
+    out += ["## Soak (`tests/reliability/test_soak.py`)", ""]
     out += _table(
         ["run", "requests", "complete and correct", "leaked descriptors", "RSS growth"],
         (
@@ -182,21 +182,21 @@ def render(data: Mapping[str, Any]) -> str:
         out += ["", *[f"- {n}" for n in notes]]
     out.append("")
 
-    out += ["## Fuzzing (`tests/test_fuzz.py`, hypothesis)", ""]
+    out += ["## Fuzzing (`tests/reliability/test_fuzz.py`, hypothesis)", ""]
     out += _table(
         ["target", "examples", "property"],
         ([r["target"], f"{r['examples']:,}", r["property"]] for r in fuzz),
     )
     out.append("")
 
-    out += ["## Bad input (`tests/test_bad_input.py`)", ""]
+    out += ["## Bad input (`tests/reliability/test_bad_input.py`)", ""]
     out += _table(
         ["input", "front end", "exception", "message"],
         ([r["input"], r["front_end"], r["exception"], _code(r["message"])] for r in bad),
     )
     out.append("")
 
-    out += ["## Untrusted model output (`tests/test_payloads.py`)", ""]
+    out += ["## Untrusted model output (`tests/reliability/test_payloads.py`)", ""]
     by_payload: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
     for r in payloads:
@@ -211,7 +211,7 @@ def render(data: Mapping[str, Any]) -> str:
         out += ["", f"Browser check skipped: {skips[nodeid]}"]
     out.append("")
 
-    out += ["## Secrets (`tests/test_secrets.py`)", ""]
+    out += ["## Secrets (`tests/reliability/test_secrets.py`)", ""]
     out += _table(
         ["path", "texts scanned", "key occurrences"],
         ([r["path"], f"{r['texts']:,}", r["hits"]] for r in secrets),
