@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "REVEAL_COMMANDS",
     "insert_cell_below",
+    "replace_active_cell",
     "run_command",
     "sidebar_id",
     "to_sidebar",
@@ -105,3 +106,16 @@ def insert_cell_below(code: str) -> None:
     app = _app()
     app.commands.execute("notebook:insert-cell-below", {})
     app.commands.execute("notebook:replace-selection", {"text": code})
+
+
+def replace_active_cell(code: str) -> None:
+    """Put `code` in place of the active cell: a new cell below it holding `code`, then the old
+    one deleted (two notebook actions the notebook's Undo reverts); the new cell is selected."""
+    app = _app()
+    for command, args in (
+        ("notebook:insert-cell-below", {}),
+        ("notebook:replace-selection", {"text": code}),
+        ("notebook:move-cursor-up", {}),
+        ("notebook:delete-cell", {}),
+    ):
+        app.commands.execute(command, args)
