@@ -42,7 +42,7 @@ class Ui:
         self.app = app
 
     def cells(self) -> Any:
-        return self.page.locator(".jp-Notebook .jp-Cell")
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
 
     def side_panel(self) -> Any:
         return self.page.locator(f"{SIDE} .ipygemini-panel")
@@ -146,3 +146,38 @@ def test_to_cell_puts_the_code_below_the_active_cell_unrun(ui: Ui) -> None:
     expect(new.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[ \]:$"))  # not run
     expect(ui.cells().nth(3).locator(".cm-content")).to_have_text("%gemini panel --side")
     expect(panel.locator(".ipygemini-status")).to_contain_text("new cell below the active cell")
+
+
+FIX_CELLS = ["%load_ext ipygemini\nimport math", "math.sqrt(-1)", "%gemini fix", "y = 2"]
+
+
+def test_fix_inserts_below_or_replaces_the_failing_cell(ui: Ui) -> None:
+    from playwright.sync_api import expect
+
+    _lab.write_notebook(ui.server.root / "fix.ipynb", FIX_CELLS)
+    ui.page.goto(ui.server.url("fix.ipynb"), wait_until="domcontentloaded")
+    ui.cells().first.locator(".cm-content").wait_for(timeout=90_000)
+    for index in range(3):
+        ui.run(index)
+    failing = ui.cells().nth(1).locator(".jp-InputPrompt").inner_text().strip()
+    choice = ui.cells().nth(2).locator(".ipygemini-fix-choice")
+    choice.locator(".ipygemini-fix-insert").click()
+    expect(ui.cells()).to_have_count(len(FIX_CELLS) + 1)
+    inserted = ui.cells().nth(3)
+    expect(inserted.locator(".cm-content")).to_contain_text("def ")
+    expect(inserted.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[ \]:$"))  # not run
+    expect(choice.locator(".ipygemini-fix-note")).to_contain_text("Inserted below")
+
+    code = inserted.locator(".cm-content").text_content()
+    choice.locator(".ipygemini-fix-replace").click()
+    expect(ui.cells()).to_have_count(len(FIX_CELLS) + 1)  # one cell in place of another
+    replaced = ui.cells().nth(1)
+    expect(replaced.locator(".cm-content")).to_contain_text("def ")
+    assert replaced.locator(".cm-content").text_content() == code
+    expect(replaced.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[ \]:$"))
+    expect(replaced).to_have_class(re.compile("jp-mod-active"))
+    expect(ui.cells().nth(0).locator(".cm-content")).to_contain_text("import math")
+    expect(ui.cells().nth(2).locator(".cm-content")).to_have_text("%gemini fix")
+    prompts = ui.cells().locator(".jp-InputPrompt")
+    assert failing not in [text.strip() for text in prompts.all_inner_texts()]  # gone
+    expect(choice.locator(".ipygemini-fix-note")).to_contain_text(f"Replaced cell {failing[:-1]}")
