@@ -398,13 +398,15 @@ class ChatPanel(anywidget.AnyWidget):
             self.attach(namespace[name], name)
 
     def _to_cell(self, code: str) -> None:
+        namespace = user_namespace()
+        namespace[CODE_VARIABLE] = code  # also where a front end could not take the cell
         why = _shell.why_no_shell()
         if why is None:
             _shell.insert_cell_below(code)
-            self.set_status("Code put in a new cell below the active cell (not run).")
+            self.set_status(
+                f"Code put in a new cell below the active cell (not run); also in {CODE_VARIABLE}."
+            )
             return
-        namespace = user_namespace()
-        namespace[CODE_VARIABLE] = code
         self.set_status(
             f"Cells cannot be inserted here ({why}): the code is stored in {CODE_VARIABLE} "
             f"(and copied); run %load {CODE_VARIABLE} in a cell to paste it there."
