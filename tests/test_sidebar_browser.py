@@ -181,3 +181,7 @@ def test_fix_inserts_below_or_replaces_the_failing_cell(ui: Ui) -> None:
     prompts = ui.cells().locator(".jp-InputPrompt")
     assert failing not in [text.strip() for text in prompts.all_inner_texts()]  # gone
     expect(choice.locator(".ipygemini-fix-note")).to_contain_text(f"Replaced cell {failing[:-1]}")
+    # the notebook's Undo (command mode, Z) brings the failing cell back
+    replaced.locator(".jp-InputPrompt").click()
+    ui.page.keyboard.press("z")
+    expect(ui.cells().locator(".cm-content", has_text="math.sqrt(-1)")).to_have_count(1)
