@@ -79,7 +79,8 @@ def to_sidebar(widget: Any, model_id: str, label: str) -> tuple[str, bool]:
     host.title.closable = True
     dom_id = f"ipygemini-chat-{model_id}"
     app = _app()
-    # ipylab's Shell.add with a fixed id, so the panel's view can find and reveal its own tab
+    # ipylab 1.x's Shell.add message with a fixed id (its front end honours one; Shell.add in
+    # Python cannot pass it), so the panel's view can find and reveal its own sidebar widget
     app.shell.send(
         {
             "func": "add",
