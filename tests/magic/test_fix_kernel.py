@@ -42,9 +42,16 @@ def test_fix_with_no_error_yet_says_so(kernel: KernelSession, magic_gateway: Fak
 def test_fix_sends_the_traceback_and_cell_and_proposes_the_corrected_cell(
     kernel: KernelSession, magic_gateway: FakeGateway
 ) -> None:
-    ok(kernel.run("import os"))
-    kernel.run("raise ValueError('the key is ' + os.environ['GEMINI_API_KEY'])")
-    fixed = ok(kernel.run("%gemini fix"))
+    ok(kernel.run("import os, sys\nsys.modules['ipylab'] = None  # no JupyterLab shell"))
+    try:
+        kernel.run("raise ValueError('the key is ' + os.environ['GEMINI_API_KEY'])")
+        fixed = ok(kernel.run("%gemini fix"))
+    finally:
+        ok(kernel.run("sys.modules.pop('ipylab')"))
+    assert fixed.stdout.strip().endswith(
+        "The corrected cell is proposed below (set_next_input): ipylab is not installed "
+        "(pip install 'ipygemini[lab]')."
+    )
     [body] = chat_bodies(magic_gateway)
     sent = user_text(body)
     assert "raise ValueError('the key is ' + os.environ['GEMINI_API_KEY'])" in sent
@@ -55,6 +62,21 @@ def test_fix_sends_the_traceback_and_cell_and_proposes_the_corrected_cell(
     assert payload["replace"] is False and payload["text"].strip()
     assert "def " in payload["text"]  # the fake's code block: the answer's python block
     assert "corrected cell" in sent
+
+
+def test_fix_in_a_notebook_shell_offers_insert_below_or_replace(
+    kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    failing = kernel.run("1 / 0")
+    count = failing.reply["execution_count"]
+    fixed = ok(kernel.run("%gemini fix"))
+    assert next_input(fixed) == []  # the user chooses; nothing is put anywhere by itself
+    widgets = [
+        o["data"]["text/plain"]
+        for o in fixed.final
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert widgets == [f"FixChoice(failing={count})"]  # the buttons, tested in the browser
 
 
 def test_fix_explain_only_proposes_no_cell(

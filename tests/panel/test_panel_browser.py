@@ -242,8 +242,7 @@ def test_copy_puts_the_answer_and_a_code_block_on_the_clipboard(ui: Page) -> Non
     assert code.startswith("def fibonacci(n: int)") and code.rstrip().endswith(
         "print(fibonacci(10))"
     )
-    answer.locator(".ipygemini-insert-code").first.click()
-    expect(ui.panel().locator(".ipygemini-status")).to_contain_text("%load _gemini_code")
+    # "To cell" (a real cell below the active one) is tested in test_sidebar_browser.py
 
 
 def test_stop_regenerate_edit_and_new_chat(ui: Page) -> None:

@@ -482,10 +482,10 @@ def test_thinking_temperature_images_and_code(kernel: Kernel, fresh: FakeGateway
     assert thinking["title"] == f"Thinking ({len(reasoning.split()):,} words)"
     assert thinking["done"] is True  # folded once the answer started
     assert kernel.eval("panel.messages[-1]['reasoning']") == reasoning
-    # "To cell": the code is stored for %load
+    # "To cell": a new cell through the shell (tests/test_sidebar_browser.py), also kept for %load
     kernel.run("page(panel, type='insert', code='print(42)')")
     assert kernel.eval("_gemini_code") == "print(42)"
-    assert "%load _gemini_code" in kernel.eval("panel.status")
+    assert "new cell below the active cell" in kernel.eval("panel.status")
     # Copy: the whole answer as Markdown goes back to the page
     kernel.run("page(panel, type='copy', id=panel._session.transcript.entries[-1].id)")
     clip = kernel.eval("[c for c, _ in panel.wire if c['type'] == 'clipboard'][-1]['text']")

@@ -47,7 +47,11 @@ COMMAND_TABLE = (
     Command("reset", "reset [NAME]", "forget a conversation's turns (all of them without NAME)"),
     Command("history", "history [NAME]", "show a conversation (default: 'default')"),
     Command("offline", "offline [off]", "answer from a built-in fake gateway (no key, no network)"),
-    Command("panel", "panel [NAME]", "open a chat panel on conversation NAME (default: 'default')"),
+    Command(
+        "panel",
+        "panel [--side] [NAME]",
+        "open a chat panel on conversation NAME (default: 'default'); --side: beside the notebook",
+    ),
     Command("log", "log [-n N] [WORDS | ID]", "recent exchanges (matching WORDS), or one by ID"),
     Command("usage", "usage", "tokens and estimated cost by model"),
     Command(
@@ -278,11 +282,25 @@ class LineCommands:
 
     def _cmd_panel(self, rest: list[str]) -> Any:
         """A ChatPanel with the magic's settings, on the conversation ``%%gemini -c NAME`` uses."""
+        side = "--side" in rest
+        rest = [word for word in rest if word != "--side"]
+        unknown = [word for word in rest if word.startswith("-")]
+        if unknown:
+            raise UsageError(
+                f"%gemini panel: unknown option {unknown[0]}; usage: panel [--side] [NAME]"
+            )
         if len(rest) > 1:
             raise UsageError("%gemini panel takes at most one conversation name")
         name = rest[0] if rest else "default"
-        settings = self.session.settings()  # errors here carry the magic's advice
-        return open_panel(settings, self.session.conversation(name))
+        if not side:
+            settings = self.session.settings()  # errors here carry the magic's advice
+            return open_panel(settings, self.session.conversation(name))
+        beside = self.__dict__.setdefault("_side_panels", {})
+        panel = beside.get(name)
+        if panel is None:
+            settings = self.session.settings()
+            panel = beside[name] = open_panel(settings, self.session.conversation(name))
+        return panel.show(area="right")
 
     def _cmd_fix(self, rest: list[str]) -> Any:
         from ._fix import run_fix

@@ -138,5 +138,10 @@ def run_fix(magics: Any, rest: list[str]) -> Any:
     if not request.explain_only and reply.complete:
         code = corrected_cell(reply.text)
         if code:
-            magics.ip.set_next_input(code, replace=False)
+            from ..panel import offer_fix
+
+            why = offer_fix(code, error.execution_count)
+            if why is not None:  # today's fallback: the front end proposes the cell below
+                magics.ip.set_next_input(code, replace=False)
+                print(f"The corrected cell is proposed below (set_next_input): {why}.")
     return None

@@ -24,6 +24,7 @@ from .._settings import DEFAULT_MODEL, Settings
 from .._types import Reply
 from ..attachments import Attachment, AttachmentError
 from ..client import AsyncClient
+from . import _shell
 from ._attach import attachable_variables, file_attachment, label, user_namespace
 from ._connection import advice, one_line
 from ._pacer import MESSAGE_BYTES, Pacer
@@ -121,6 +122,7 @@ class ChatPanel(anywidget.AnyWidget):
         self.model = chosen or (client.model if client is not None else DEFAULT_MODEL)
         self.models = [self.model]
         self.offline = session.offline
+        self._reveal_pending: str | None = None
         self.on_msg(self._received)
         self.refresh_variables()
         session.sync_history()
@@ -224,6 +226,29 @@ class ChatPanel(anywidget.AnyWidget):
         self.pending_labels = []
         return task
 
+    def show(self, area: str = "cell") -> ChatPanel | None:
+        """Open the panel: in the cell (``area="cell"``, the same as displaying it) or beside
+        the notebook (``area="right"``: JupyterLab's right sidebar, Notebook 7's right side
+        panel), where it stays while the notebook scrolls. Showing it there again brings the
+        same panel forward. Without such a shell (ipylab missing, VS Code, Colab, a terminal)
+        it opens in the cell with one line that says why. Returns the panel when it belongs in
+        the cell (so a cell ending in ``panel.show(...)`` displays it), else None."""
+        if area not in ("cell", "right"):
+            raise ValueError(f"area must be 'cell' or 'right', not {area!r}")
+        if area == "cell":
+            return self
+        why = _shell.why_no_shell()
+        if why is not None:
+            print(f"The chat panel opens in this cell: {why}.")
+            return self
+        dom_id, added = _shell.to_sidebar(self, self.model_id, "Gemini")
+        if added:
+            self._reveal_pending = dom_id  # sent when the sidebar view says hello
+        else:
+            self._post({"type": "reveal", "id": dom_id})
+        print("The chat panel is in the right sidebar.")
+        return None
+
     def stop(self) -> None:
         """Stop the answer that is streaming (if any); its partial text stays, marked."""
         self._session.stop()
@@ -308,6 +333,11 @@ class ChatPanel(anywidget.AnyWidget):
         try:
             if kind == "hello":
                 self.post(self._session.transcript.snapshot(), view=str(content.get("view")))
+                if self._reveal_pending is not None:
+                    self._post({"type": "reveal", "id": self._reveal_pending})
+                    self._reveal_pending = None
+            elif kind == "reveal":
+                self._reveal(content)
             elif kind == "send":
                 self._clicked_send(content)
             elif kind == "stop":
@@ -321,7 +351,7 @@ class ChatPanel(anywidget.AnyWidget):
                 text = entry.text if entry is not None else ""
                 self._post({"type": "clipboard", "id": content.get("id"), "text": text})
             elif kind == "insert":
-                self._store_code(str(content.get("code", "")))
+                self._to_cell(str(content.get("code", "")))
             elif kind == "attach":
                 self._attach_variable(str(content.get("name", "")))
             elif kind == "detach":
@@ -367,13 +397,35 @@ class ChatPanel(anywidget.AnyWidget):
         else:
             self.attach(namespace[name], name)
 
-    def _store_code(self, code: str) -> None:
+    def _to_cell(self, code: str) -> None:
         namespace = user_namespace()
-        namespace[CODE_VARIABLE] = code
+        namespace[CODE_VARIABLE] = code  # also where a front end could not take the cell
+        why = _shell.why_no_shell()
+        if why is None:
+            _shell.insert_cell_below(code)
+            self.set_status(
+                f"Code put in a new cell below the active cell (not run); also in {CODE_VARIABLE}."
+            )
+            return
         self.set_status(
-            f"Code stored in {CODE_VARIABLE} (and copied): run %load {CODE_VARIABLE} in a cell "
-            "to paste it there."
+            f"Cells cannot be inserted here ({why}): the code is stored in {CODE_VARIABLE} "
+            f"(and copied); run %load {CODE_VARIABLE} in a cell to paste it there."
         )
+
+    def _reveal(self, content: dict[str, Any]) -> None:
+        """A sidebar view found itself hidden: show its tab (Lab) or side panel (Notebook 7)."""
+        dom_id = _shell.sidebar_id(self.model_id)
+        if dom_id is None or content.get("id") != dom_id:
+            return
+        index = content.get("index")
+        if isinstance(index, int) and index >= 0:
+            _shell.run_command(
+                "application:toggle-sidebar-widget", {"side": "right", "index": index}
+            )
+        else:
+            _shell.run_command(
+                "application:toggle-panel", {"side": "right", "id": dom_id, "title": "Gemini"}
+            )
 
 
 def _as_attachment(obj: Any) -> Attachment:

@@ -255,7 +255,7 @@ function render({ model, el }) {
     for (const pre of block.querySelectorAll("pre")) {
       const tools = h("div", "ipygemini-code-tools");
       const copy = button("ipygemini-copy ipygemini-copy-code", "Copy", "Copy this code");
-      const insert = button("ipygemini-insert-code", "To cell", "Store the code in _gemini_code for %load");
+      const insert = button("ipygemini-insert-code", "To cell", "Put this code in a new cell below the active cell");
       copy.addEventListener("click", async () => flash(copy, (await copyText(pre.innerText)) ? "Copied" : "Copy failed"));
       insert.addEventListener("click", async () => {
         await copyText(pre.innerText);
@@ -364,10 +364,23 @@ function render({ model, el }) {
       if (follow) transcript.scrollTop = transcript.scrollHeight;
     } else if (msg.type === "ack") {
       acknowledged(msg);
+    } else if (msg.type === "reveal") {
+      reveal(msg.id, 60);
     } else if (msg.type === "clipboard") {
       const entry = entries.get(msg.id);
       copyText(msg.text).then((ok) => entry && entry.copyButton && flash(entry.copyButton, ok ? "Copied" : "Copy failed"));
     }
+  }
+  // the view in the sidebar shows its own tab when hidden (the kernel runs the shell command)
+  function reveal(id, tries) {
+    if (!el.isConnected) {
+      if (tries > 0) requestAnimationFrame(() => reveal(id, tries - 1));
+      return;
+    }
+    const host = el.closest("#" + CSS.escape(id));
+    if (!host || host.getClientRects().length) return;
+    const tabs = [...document.querySelectorAll(".jp-SideBar.jp-mod-right .lm-TabBar-tab")];
+    model.send({ type: "reveal", id, index: tabs.findIndex((tab) => tab.dataset.id === id) });
   }
   model.on("msg:custom", onMessage);
   model.send({ type: "hello", view });
