@@ -48,6 +48,9 @@ COMMAND_TABLE = (
     Command("history", "history [NAME]", "show a conversation (default: 'default')"),
     Command("offline", "offline [off]", "answer from a built-in fake gateway (no key, no network)"),
     Command("panel", "panel [NAME]", "open a chat panel on conversation NAME (default: 'default')"),
+    Command(
+        "mcp", "mcp [stop [NAME]]", "MCP servers configured and running, their tools; or end them"
+    ),
     Command("log", "log [-n N] [WORDS | ID]", "recent exchanges (matching WORDS), or one by ID"),
     Command("usage", "usage", "tokens and estimated cost by model"),
     Command(
@@ -120,6 +123,7 @@ class LineCommands:
         command, rest = argv[0], argv[1:]
         special: dict[str, Callable[[list[str]], Any]] = {
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
+            "mcp": self._cmd_mcp,
         }
         if command not in COMMANDS or command == "help":
             raise UsageError(
@@ -283,6 +287,11 @@ class LineCommands:
         name = rest[0] if rest else "default"
         settings = self.session.settings()  # errors here carry the magic's advice
         return open_panel(settings, self.session.conversation(name))
+
+    def _cmd_mcp(self, rest: list[str]) -> None:
+        from ._mcp import mcp_command
+
+        mcp_command(rest, self.session.config_values().get("mcp_servers") or {})
 
     def _cmd_fix(self, rest: list[str]) -> Any:
         from ._fix import run_fix
