@@ -124,3 +124,21 @@ def test_bad_mcp_options_are_one_line_and_send_nothing(
 def test_a_bad_mcp_servers_value_is_refused_by_config(mcp_kernel: KernelSession) -> None:
     cell = mcp_kernel.run("%config Gemini.mcp_servers = {'x': {'args': []}}")
     assert "needs a 'command' string" in cell.stderr + str(cell.error)
+
+
+def test_a_tools_call_shows_folded_as_server_dot_tool_with_its_image_and_json(
+    mcp_kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    magic_gateway.script_tool_calls(
+        [[("edge__picture", {}), ("clock__get_current_time", {"timezone": "UTC"})]]
+    )
+    cell = ok(mcp_kernel.run("%%gemini --mcp edge --mcp clock\nShow me"))
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in cell.final)
+    assert "edge.picture() →" in html and "edge__picture(" not in html
+    assert "clock.get_current_time(timezone=&#x27;UTC&#x27;)" in html or (
+        "clock.get_current_time(timezone='UTC')" in html
+    ), html
+    assert 'class="language-json"' in html and "&quot;timezone&quot;" in html
+    assert "data:image/png;base64," in html or any(
+        "image/png" in o.get("data", {}) for o in cell.final
+    ), cell.final

@@ -175,6 +175,11 @@ class McpTool(Tool):
         tool.function = tool._direct
         return tool
 
+    @property
+    def shown_name(self) -> str:
+        """``server.tool``, as the user knows it (the model sees ``server__tool``)."""
+        return f"{self.server.name}.{self.remote_name}" if self.server else self.name
+
     def _direct(self, **arguments: Any) -> Any:
         """`function`: the same checks and consent as the tool loop; the output or an error."""
         result = self.run_sync(arguments)
