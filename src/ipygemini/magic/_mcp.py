@@ -22,7 +22,7 @@ def cell_servers(specs: Sequence[str], allowed: Sequence[str], configured: Confi
     ``--mcp-allow`` it offers (by its own name or the name the model sees). A name no server
     offers, a server that cannot start or a missing SDK is one UsageError line."""
     from .._errors import GeminiError
-    from ..tools import McpServer, mcp_server
+    from ..tools import mcp_server
 
     servers = []
     try:
@@ -37,15 +37,7 @@ def cell_servers(specs: Sequence[str], allowed: Sequence[str], configured: Confi
             left -= mine
             if not mine or server.allow is True or callable(server.allow):
                 continue
-            allow = mine | (server.allow or frozenset())
-            servers[i] = McpServer(
-                server.key.command,
-                *server.key.args,
-                env=dict(server.key.env) or None,
-                allow=allow,
-                timeout=server.timeout,
-                name=server.name,
-            )
+            servers[i] = server.allowing(mine | (server.allow or frozenset()))
     except GeminiError as exc:
         raise UsageError(f"%%gemini --mcp: {exc}") from None
     if left:
