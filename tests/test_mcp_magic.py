@@ -142,3 +142,21 @@ def test_a_tools_call_shows_folded_as_server_dot_tool_with_its_image_and_json(
     assert "data:image/png;base64," in html or any(
         "image/png" in o.get("data", {}) for o in cell.final
     ), cell.final
+
+
+def test_a_bare_command_installed_beside_the_kernels_python_is_found_off_path(
+    mcp_kernel: KernelSession, magic_gateway: FakeGateway
+) -> None:
+    """A kernel of a virtual environment never activated: pip's scripts are not on PATH."""
+    ok(mcp_kernel.run("import os, shutil\nsaved_path = os.environ['PATH']"))
+    try:
+        ok(mcp_kernel.run("os.environ['PATH'] = '/usr/bin:/bin'"))
+        off_path = ok(mcp_kernel.run("print(shutil.which('mcp-server-time'))")).stdout
+        assert off_path == "None\n"
+        ok(mcp_kernel.run("%gemini mcp stop"))
+        magic_gateway.script_tool_calls([[("time__get_current_time", {"timezone": "UTC"})]])
+        ok(mcp_kernel.run("%%gemini --mcp mcp-server-time\nWhat time is it?"))
+        (message,) = tool_messages(magic_gateway)
+        assert json.loads(message["content"])["timezone"] == "UTC"
+    finally:
+        ok(mcp_kernel.run("os.environ['PATH'] = saved_path"))

@@ -5,8 +5,10 @@ command, or a name from ``%config Gemini.mcp_servers``) with ``--mcp-allow NAME 
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,7 +64,10 @@ def _server_arguments(spec: str, configured: Configured) -> tuple[list[str], dic
         raise UsageError(f"%%gemini --mcp: cannot read {spec!r} ({exc})") from None
     if not words:
         raise UsageError("%%gemini --mcp: give a server command or a configured name")
-    if len(words) == 1 and shutil.which(words[0]) is None:
+    beside_python = os.path.dirname(sys.executable)  # where pip put it (tools/ looks there too)
+    if len(words) == 1 and not (
+        shutil.which(words[0]) or shutil.which(words[0], path=beside_python)
+    ):
         names = ", ".join(sorted(configured)) or "none; %config Gemini.mcp_servers = {...}"
         raise UsageError(
             f"%%gemini --mcp: {spec!r} is neither a configured server (Gemini.mcp_servers: "
