@@ -106,3 +106,30 @@ def test_a_tool_allowed_by_name_or_read_only_never_asks(
     ok(kernel, "reply = await panel.send('note and echo')")
     assert value(kernel, "[c.error for c in reply.tool_calls]") == [None, None]
     assert value(kernel, "asked(panel)") == []
+
+
+def test_the_panel_shows_a_tools_image_from_bytes_and_the_call_as_server_dot_tool() -> None:
+    import asyncio
+    import sys
+
+    import ipygemini
+    from ipygemini import ChatPanel, Settings
+
+    with FakeGateway() as gw:
+        settings = Settings.resolve(api_key=gw.api_key, base_url=gw.base_url)
+        edge = ipygemini.mcp_server(sys.executable, EDGE, name="edge")
+        gw.script_tool_calls([[("edge__picture", {})]])
+
+        async def main() -> list[Any]:
+            panel = ChatPanel(settings=settings, load_models=False, tools=[edge])
+            sent: list[Any] = []
+            panel._post = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+            await panel.send("draw")
+            return sent
+
+        sent = asyncio.run(main())
+    ops = [(op, buffers) for c, buffers in sent if c["type"] == "ops" for op in c["ops"]]
+    images = [buffers[op["buffer"]] for op, buffers in ops if op["op"] == "image"]
+    assert len(images) == 1 and bytes(images[0]).startswith(b"\x89PNG")
+    blocks = [op["html"] for op, _ in ops if op["op"] == "block"]
+    assert any("edge.picture() →" in b for b in blocks), blocks
