@@ -138,6 +138,12 @@ class Settings:
     )
     log: bool = setting(True, "Write every exchange to the SQLite log.", env=LOG_SWITCH)
     cache: bool = setting(False, "Answer an identical request from the log instead of the network.")
+    mcp_servers: Mapping[str, Mapping[str, Any]] | None = setting(
+        None,
+        "MCP servers by name, as other MCP clients write them (their mcpServers object): "
+        "{'git': {'command': 'mcp-server-git', 'args': ['--repository', '.'], 'env': {}}}; "
+        "then %%gemini --mcp git.",
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -165,7 +171,7 @@ class Settings:
                 f"Refusing to send the API key over plain http to {parts.hostname}.",
                 hint="Use an https:// base URL, or set allow_insecure=True if you trust the network.",
             )
-        for name in _CHECKS:
+        for name in (*_CHECKS, "mcp_servers"):
             problem = setting_problem(name, getattr(self, name))
             if problem:
                 raise OptionError(problem)
@@ -288,9 +294,35 @@ _CHECKS: dict[str, tuple[_Check, str]] = {
 }
 
 
+def mcp_servers_problem(value: Any) -> str | None:
+    """Why `value` is not an ``mcpServers`` object (name -> command, args, env), or None."""
+    if not isinstance(value, Mapping):
+        return f"must map names to servers, got {type(value).__name__}"
+    for name, server in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,31}", name):
+            return f"name {name!r} must be letters, digits, _ or - (e.g. 'git')"
+        if not isinstance(server, Mapping) or not isinstance(server.get("command"), str):
+            return f"{name!r} needs a 'command' string (and optional 'args' list, 'env' dict)"
+        unknown = set(server) - {"command", "args", "env", "allow", "timeout"}
+        if unknown:
+            return f"{name!r} has unknown key(s) {', '.join(sorted(map(str, unknown)))}"
+        args = server.get("args", [])
+        if not isinstance(args, list | tuple) or not all(isinstance(a, str) for a in args):
+            return f"{name!r}: 'args' must be a list of strings"
+        env = server.get("env", {})
+        if not isinstance(env, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            return f"{name!r}: 'env' must map names to strings"
+    return None
+
+
 def setting_problem(name: str, value: Any) -> str | None:
     """Why `value` cannot be setting `name` (one line), or None. `Settings` and the
     ``Gemini`` traits both ask here, so a value means the same wherever it is set."""
+    if name == "mcp_servers":
+        problem = None if value is None else mcp_servers_problem(value)
+        return None if problem is None else f"mcp_servers: {problem}."
     check = _CHECKS.get(name)
     if check is None or check[0](value):
         return None

@@ -329,6 +329,9 @@ class ToolCall:
     `arguments` is the parsed JSON object (the raw string when it is not valid JSON);
     `result` the text sent back; `error` why the call failed or was refused (then the function
     did not run, or raised). `signature` is Gemini 3's thought signature, echoed back unchanged.
+    What front ends show besides: `shown_name` (an MCP tool as ``server.tool``, not the
+    model-facing ``server__tool``), `images` a tool gave (bytes, shown inline, never sent to the
+    model) and `structured` data it gave (shown as JSON).
     """
 
     name: str
@@ -339,6 +342,9 @@ class ToolCall:
     signature: str | None = None
     raw_arguments: str = field(default="", repr=False)
     extra: dict[str, Any] | None = field(default=None, repr=False)  # extra_content, echoed as is
+    shown_name: str | None = field(default=None, repr=False)
+    images: list[GeneratedImage] = field(default_factory=list, repr=False)
+    structured: Any = field(default=None, repr=False)
 
     def describe(self, limit: int = 120) -> str:
         """One line, as folded in a transcript: ``f(x=1) → 42``."""
@@ -353,7 +359,7 @@ class ToolCall:
             if self.result is not None
             else "…"
         )
-        line = f"{self.name}({args}) → {outcome}"
+        line = f"{self.shown_name or self.name}({args}) → {outcome}"
         return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -10,6 +10,7 @@ answered from the log by another's answer.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,14 @@ def google(body: Body) -> Body:
     return extra
 
 
+TIME_SERVER = f"{sys.executable} -m mcp_server_time"
+"""mcp-server-time from PyPI (offline), started by the kernel's own interpreter."""
+
+
+def tool_names(body: Body) -> list[str]:
+    return [t["function"]["name"] for t in body.get("tools", ())]
+
+
 # option -> (its flags, what every body it caused must show)
 OPTIONS: dict[str, tuple[str, Callable[[Body], bool]]] = {
     "-s": (
@@ -79,6 +88,11 @@ OPTIONS: dict[str, tuple[str, Callable[[Body], bool]]] = {
     "--context": ("--context 1", lambda b: "Cells run so far in my notebook" in user_text(b)),
     "--vars": ("--vars", lambda b: "Variables in my notebook" in user_text(b)),
     "--tools": ("--tools add", lambda b: b["tools"][0]["function"]["name"] == "add"),
+    "--mcp": (f"--mcp '{TIME_SERVER}'", lambda b: "time__get_current_time" in tool_names(b)),
+    "--mcp-allow": (
+        f"--mcp '{TIME_SERVER}' --mcp-allow convert_time",
+        lambda b: "time__convert_time" in tool_names(b),
+    ),
     "--thinking": (
         "--thinking low",
         lambda b: google(b)["thinking_config"]["thinking_budget"] == 1024,
@@ -101,6 +115,8 @@ REFUSED: dict[tuple[str, str], tuple[str, str]] = {
     ("--json", "schema"): ("--json", "--schema"),
     ("-n", "cache"): ("-n", "--cache"),
     ("--tools", "cache"): ("--tools", "--cache"),
+    ("--mcp", "cache"): ("--mcp", "--cache"),
+    ("--mcp-allow", "cache"): ("--mcp", "--cache"),
 }
 """Combinations that make no sense: one line naming both options, nothing sent."""
 

@@ -177,8 +177,8 @@ CLIENT_CASES = [
         "unknown client option",
         "OptionError",
         "unknown setting(s): colour; known: allow_insecure, api_key, backoff, base_url, cache, "
-        "connect_timeout, headers, idle_timeout, log, max_event_bytes, max_retries, model, "
-        "thinking_style, timeout.",
+        "connect_timeout, headers, idle_timeout, log, max_event_bytes, max_retries, mcp_servers, "
+        "model, thinking_style, timeout.",
         lambda f, ctx: f.new(colour="red"),
     ),
 ]

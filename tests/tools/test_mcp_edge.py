@@ -133,6 +133,9 @@ def test_images_are_bytes_for_the_front_end_and_a_placeholder_for_the_model(
     [call] = client(gw).chat("draw", tools=[server]).tool_calls
     assert call.result == "a red picture\n[image/png image, 70 bytes: shown to the user]"
     assert "iVBOR" not in json.dumps(gw.requests[1].body)  # no base64 goes to the model
+    assert call.shown_name == "edge.picture" and call.describe().startswith("edge.picture() → ")
+    [shown] = call.images  # carried onto the call the front ends see
+    assert shown.data == image.data and shown.mime_type == "image/png"
 
 
 def test_structured_results_and_tool_errors(gw: FakeGateway) -> None:
@@ -142,6 +145,7 @@ def test_structured_results_and_tool_errors(gw: FakeGateway) -> None:
     )
     echoed, failed = client(gw).chat("echo", tools=[server]).tool_calls
     assert json.loads(echoed.result or "") == {"result": "ab ab"}
+    assert echoed.structured == {"result": "ab ab"}  # shown as JSON by the front ends
     assert failed.error and failed.error.startswith("Error executing tool fail")
 
 

@@ -61,6 +61,7 @@ class ClientOptions(TypedDict, total=False):
     headers: Mapping[str, str] | None
     log: bool | None
     cache: bool | None
+    mcp_servers: Mapping[str, Mapping[str, Any]] | None
 
 
 class ChatOptions(TypedDict, total=False):

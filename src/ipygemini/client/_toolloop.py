@@ -94,10 +94,19 @@ class ToolLoop:
 
     def ran(self, call: ToolCall, result: ToolResult, events: list[Event]) -> None:
         """Record what a call gave, on the call and as an event for the front ends."""
+        from ..tools import McpToolOutput
         from ..tools._context import mask
 
         call.result = mask(result.content, self.secret)
         call.error = None if result.error is None else mask(result.error, self.secret)
+        tool = self.tools.get(call.name)
+        if tool is not None and tool.shown_name != call.name:
+            call.shown_name = tool.shown_name
+        if isinstance(result.value, McpToolOutput):  # what the front ends show besides the text
+            call.images = list(result.value.images)
+            if result.value.structured is not None:
+                shown = json.dumps(result.value.structured, ensure_ascii=False, default=str)
+                call.structured = json.loads(mask(shown, self.secret))
         events.append(ToolCallEvent(call))
 
     @contextmanager

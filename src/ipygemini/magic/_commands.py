@@ -52,6 +52,9 @@ COMMAND_TABLE = (
         "panel [--side] [NAME]",
         "open a chat panel on conversation NAME (default: 'default'); --side: beside the notebook",
     ),
+    Command(
+        "mcp", "mcp [stop [NAME]]", "MCP servers configured and running, their tools; or end them"
+    ),
     Command("log", "log [-n N] [WORDS | ID]", "recent exchanges (matching WORDS), or one by ID"),
     Command("usage", "usage", "tokens and estimated cost by model"),
     Command(
@@ -124,6 +127,7 @@ class LineCommands:
         special: dict[str, Callable[[list[str]], Any]] = {
             "log": _log_commands.log_command,
             "usage": lambda rest: _log_commands.usage_command(rest, self.session.config.prices),
+            "mcp": self._cmd_mcp,
         }
         if command not in COMMANDS or command == "help":
             raise UsageError(
@@ -301,6 +305,11 @@ class LineCommands:
             settings = self.session.settings()
             panel = beside[name] = open_panel(settings, self.session.conversation(name))
         return panel.show(area="right")
+
+    def _cmd_mcp(self, rest: list[str]) -> None:
+        from ._mcp import mcp_command
+
+        mcp_command(rest, self.session.config_values().get("mcp_servers") or {})
 
     def _cmd_fix(self, rest: list[str]) -> Any:
         from ._fix import run_fix

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, Field
 from typing import Any
 
@@ -18,7 +19,16 @@ __all__ = ["FORMATS", "Gemini"]
 
 FORMATS = ("markdown", "text", "code", "json")
 
-_TRAIT_TYPES = {"str": Unicode, "str | None": Unicode, "float": CFloat, "int": CInt, "bool": Bool}
+_TRAIT_TYPES: dict[str, Callable[..., Any]] = {
+    "str": Unicode,
+    "str | None": Unicode,
+    "float": CFloat,
+    "int": CInt,
+    "bool": Bool,
+}
+_TRAIT_TYPES["Mapping[str, Mapping[str, Any]] | None"] = lambda default, **kw: Dict(
+    default_value=default, **kw
+)
 
 
 def setting_trait(item: Field[Any]) -> Any:

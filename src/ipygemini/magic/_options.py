@@ -139,7 +139,7 @@ def build_parser() -> Parser:
         ),
         epilog=(
             "Line commands: %gemini models | config [KEY=VALUE] | login | reset [NAME] | "
-            "history [NAME] | offline [off] | panel [NAME] | fix [--explain] | help. "
+            "history [NAME] | offline [off] | panel [NAME] | mcp [stop [NAME]] | fix [--explain] | help. "
             "Settings: %config Gemini.model = '...'."
         ),
     )
@@ -203,6 +203,21 @@ def build_parser() -> Parser:
         metavar="NAME",
         type=_identifier,
         help="notebook functions the model may call (they run in the kernel)",
+    )
+    p.add_argument(
+        "--mcp",
+        action="append",
+        metavar="SERVER",
+        help="an MCP server's tools: a command line ('mcp-server-git --repository .') or a "
+        "name from Gemini.mcp_servers (repeatable)",
+    )
+    p.add_argument(
+        "--mcp-allow",
+        dest="mcp_allow",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="MCP tools that may run although not read-only (e.g. git_commit)",
     )
     p.add_argument(
         "--context",

@@ -64,6 +64,7 @@ COMBINATIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("-f/--format", "format", "--each", "each", "the answers become a DataFrame"),
     ("-n", "n", "--cache", "cache", "the log keeps one answer, so several are never replayed"),
     ("--tools", "tools", "--cache", "cache", "the log keeps no tool calls to replay"),
+    ("--mcp", "mcp", "--cache", "cache", "the log keeps no tool calls to replay"),
 )
 
 _EACH_ONLY = (("--max-rpm", "max_rpm"), ("--concurrency", "concurrency"))
@@ -77,6 +78,10 @@ def refuse_combinations(args: argparse.Namespace) -> None:
     for option, name in _EACH_ONLY:
         if _given(args, name) and args.each is None:
             raise UsageError(f"%%gemini {option}: it paces --each; add --each DF or leave it out.")
+    if _given(args, "mcp_allow") and not _given(args, "mcp"):
+        raise UsageError(
+            "%%gemini --mcp-allow: it allows tools of --mcp servers; add --mcp SERVER."
+        )
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:
@@ -130,6 +135,12 @@ def build_request(
 
     if args.tools:
         options["tools"] = notebook_tools(args.tools, ns)
+    if args.mcp:
+        from ._mcp import cell_servers
+
+        configured = session.settings().mcp_servers or {}
+        servers = cell_servers(args.mcp, args.mcp_allow or (), configured)
+        options["tools"] = [*options.get("tools", ()), *servers]
     count = context_count(args.context if args.context is not None else session.config.context)
     context = None
     if count is not False or args.vars:

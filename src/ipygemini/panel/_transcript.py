@@ -241,6 +241,10 @@ class AnswerBuilder:
             self._new.append(html)
             self._new_bytes += len(html)
             self.entry.tool_calls.append(event.call.describe())
+            for image in event.call.images:  # a tool's images, inline from bytes
+                part = image_part(image)
+                self._new.append(part)
+                self._new_bytes += len(part[1]) if isinstance(part, tuple) else len(part)
             size = 200
         else:
             return 0

@@ -26,6 +26,7 @@ from ..attachments import Attachment, AttachmentError
 from ..client import AsyncClient
 from . import _shell
 from ._attach import attachable_variables, file_attachment, label, user_namespace
+from ._confirm import Confirmations
 from ._connection import advice, one_line
 from ._pacer import MESSAGE_BYTES, Pacer
 from ._session import OFFLINE_NOTE, ChatSession, Refused
@@ -111,11 +112,12 @@ class ChatPanel(anywidget.AnyWidget):
             pacer=pacer,
         )
         session = self._session
+        self.confirmations = Confirmations(lambda content: self._post(content))
         if tools:
             from ..tools import tools_from
 
             tools_from(tools)  # a function that cannot be a tool is refused now, not mid-chat
-            session.tools = list(tools)
+            session.tools = self.confirmations.guard(tools)
         chosen = overrides.get("model") or (
             session.connection.settings.model if session.connection.settings is not None else None
         )
@@ -360,6 +362,8 @@ class ChatPanel(anywidget.AnyWidget):
                 self.refresh_variables()
             elif kind == "file":
                 self._file(str(content.get("name", "")), buffers)
+            elif kind == "confirm":
+                self.confirmations.answer(content.get("id"), content.get("allow"))
         except Refused as exc:
             self.post(self._session.transcript.add_note(str(exc), error=True))
 

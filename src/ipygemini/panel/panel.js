@@ -366,6 +366,20 @@ function render({ model, el }) {
       acknowledged(msg);
     } else if (msg.type === "reveal") {
       reveal(msg.id, 60);
+    } else if (msg.type === "confirm") {
+      // An MCP tool that is not read-only asks before it runs (all set as text, nothing as HTML).
+      const box = h("div", "ipygemini-confirm");
+      box.dataset.confirm = String(msg.id);
+      box.append(h("span", "", "Run " + msg.tool + "(" + msg.arguments + ")? "));
+      for (const [label, allow] of [["Allow", true], ["Deny", false]]) {
+        const b = button("ipygemini-confirm-" + label.toLowerCase(), label, label + " this call");
+        b.addEventListener("click", () => model.send({ type: "confirm", id: msg.id, allow }));
+        box.append(b);
+      }
+      transcript.append(box);
+      transcript.scrollTop = transcript.scrollHeight;
+    } else if (msg.type === "confirmed") {
+      for (const box of transcript.querySelectorAll('[data-confirm="' + Number(msg.id) + '"]')) box.remove();
     } else if (msg.type === "clipboard") {
       const entry = entries.get(msg.id);
       copyText(msg.text).then((ok) => entry && entry.copyButton && flash(entry.copyButton, ok ? "Copied" : "Copy failed"));

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -119,10 +120,14 @@ def tool_call_bundle(call: ToolCall) -> Bundle:
 
     line = call.describe()
     detail = call.error if call.error else call.result or ""
+    inner = f"<pre>{escape(detail)}</pre>"
+    if call.structured is not None and not call.error:
+        data = json.dumps(call.structured, indent=2, ensure_ascii=False, default=str)
+        inner = f'<pre><code class="language-json">{escape(data)}</code></pre>'
     color = "var(--jp-error-color1,#c00)" if call.error else "var(--jp-ui-font-color2,#666)"
     html = (
         f'<details style="color:{color}"><summary>🔧 <code>{escape(line)}</code></summary>'
-        f"<pre>{escape(detail)}</pre></details>"
+        f"{inner}</details>"
     )
     return {"text/html": html, "text/plain": f"[tool] {line}"}
 

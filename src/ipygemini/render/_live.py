@@ -142,6 +142,8 @@ class LiveMarkdown:
         """A call ran: shown folded in the answer's flow, where it happened."""
         self._end_text()
         self._add(tool_call_bundle(call))
+        for image in call.images:  # a tool's images, inline from bytes (never from a URL)
+            self._add(image_bundle(image))
 
     def text(self, text: str) -> None:
         if self._thinking:

@@ -47,6 +47,11 @@ class Tool:
     description: str
     parameters: dict[str, Any]
 
+    @property
+    def shown_name(self) -> str:
+        """The name front ends show for a call (an MCP tool: ``server.tool``)."""
+        return self.name
+
     def spec(self) -> dict[str, Any]:
         """The entry of the request's ``tools`` list."""
         return {

@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import os
+import shutil
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -177,7 +178,9 @@ class ServerProcess:
             from mcp import ClientSession, StdioServerParameters, stdio_client
 
             params = StdioServerParameters(
-                command=self.key.command, args=list(self.key.args), env=self.environment()
+                command=installed_command(self.key.command),
+                args=list(self.key.args),
+                env=self.environment(),
             )
             async with stdio_client(params, errlog=stderr.writer) as (read, write):
                 stderr.close_writer()
@@ -335,6 +338,16 @@ async def _list_tools(session: Any) -> list[dict[str, Any]]:
 
 _registry: dict[ServerKey, ServerProcess] = {}
 _registry_lock = threading.Lock()
+
+
+def installed_command(command: str) -> str:
+    """`command` as given, or, when it is a bare name not on PATH, the script of that name
+    beside this interpreter (where ``pip install mcp-server-git`` put it: a kernel of a
+    virtual environment that was never activated has it there, not on PATH)."""
+    if os.sep in command or shutil.which(command) is not None:
+        return command
+    beside = shutil.which(command, path=os.path.dirname(sys.executable))
+    return beside or command
 
 
 def process_for(key: ServerKey, label: str) -> ServerProcess:

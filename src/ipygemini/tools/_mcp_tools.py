@@ -144,6 +144,18 @@ class McpServer:
 
     mcp_tools = tools  # what tools_from looks for
 
+    def allowing(self, allow: Allow) -> McpServer:
+        """This server (the same process: the key is the same) with another consent rule, for
+        a front end that asks the user (the panel) or adds names (``--mcp-allow``)."""
+        return McpServer(
+            self.key.command,
+            *self.key.args,
+            env=dict(self.key.env) or None,
+            allow=allow,
+            timeout=self.timeout,
+            name=self.name,
+        )
+
     def stop(self) -> bool:
         """End this server's process (True when it was running); the next use starts it again."""
         return self.process.stop()
@@ -174,6 +186,11 @@ class McpTool(Tool):
         )
         tool.function = tool._direct
         return tool
+
+    @property
+    def shown_name(self) -> str:
+        """``server.tool``, as the user knows it (the model sees ``server__tool``)."""
+        return f"{self.server.name}.{self.remote_name}" if self.server else self.name
 
     def _direct(self, **arguments: Any) -> Any:
         """`function`: the same checks and consent as the tool loop; the output or an error."""
