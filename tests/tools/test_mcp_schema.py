@@ -128,3 +128,11 @@ def test_exposed_names_fit_every_gateway_and_stay_apart() -> None:
     for name in (long_a, long_b, exposed_name("9", "t")):
         assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", name), name
     assert long_a != long_b
+
+
+def test_a_client_refuses_mcp_servers_by_name_instead_of_dropping_it() -> None:
+    from ipygemini import Client
+    from ipygemini._errors import OptionError
+
+    with pytest.raises(OptionError, match=r"mcp_servers .*tools=\[ipygemini.mcp_server"):
+        Client(api_key="k", base_url="http://127.0.0.1:9/v1", mcp_servers={"t": {"command": "x"}})

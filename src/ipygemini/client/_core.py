@@ -97,6 +97,11 @@ def client_settings(settings: Settings | None, options: Mapping[str, Any]) -> Se
     environment > defaults, with neither ``%config Gemini.*`` (front ends that honour it pass
     ``Settings.resolve()``, as `ipygemini.connect` does) nor the offline fallback (a bare client
     with nothing configured needs a key)."""
+    if options.get("mcp_servers") is not None:  # a front end's table of names, not a tool
+        raise OptionError(
+            "mcp_servers names servers for %%gemini --mcp NAME and the panel; a client takes "
+            "a server as a tool: chat(..., tools=[ipygemini.mcp_server('mcp-server-time')])."
+        )
     if settings is None:
         return Settings.resolve({}, offline_fallback=False, **options)
     changes = {name: value for name, value in options.items() if value is not None}
