@@ -124,6 +124,13 @@ def lab_page(request: Any) -> Iterator[tuple[str, Any]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def new_chat(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator(".ipygemini-panel .ipygemini-new-chat").click()
+    expect(page.locator(".ipygemini-panel .ipygemini-message")).to_have_count(0)
+
+
 def ask(page: Any, text: str) -> Any:
     """Send `text` in the panel; the answer it adds, once it has ended."""
     panel = page.locator(".ipygemini-panel")
@@ -165,8 +172,8 @@ def test_token_colours_follow_the_theme_at_4_5_to_1(lab_page: tuple[str, Any]) -
 def test_panel_screenshot(lab_page: tuple[str, Any]) -> None:
     theme, page = lab_page
     panel = page.locator(".ipygemini-panel")
-    if not panel.locator(".ipygemini-assistant").count():
-        ask(page, "Show me some code, please")
+    new_chat(page)
+    ask(page, "Show me some code, please")
     panel.locator(".ipygemini-transcript").evaluate("(t) => (t.scrollTop = t.scrollHeight)")
     panel.locator(".ipygemini-assistant").last.hover()  # its actions show on hover
     BUILD.mkdir(exist_ok=True)
@@ -179,7 +186,7 @@ def test_streaming_shows_at_least_10_updates_per_second(lab_page: tuple[str, Any
     theme, page = lab_page
     if theme != "light":
         pytest.skip("measured once: the pace does not depend on the theme")
-    page.locator(".ipygemini-panel .ipygemini-new-chat").click()
+    new_chat(page)
     page.locator(".ipygemini-transcript").evaluate(WATCH_JS)
     # 1,000 chunks of 4 characters at 250 chunks a second (the issue's case)
     ask(page, "[fake:words=770 chunk_chars=4 delay=0.004] stream a long answer")
@@ -191,3 +198,67 @@ def test_streaming_shows_at_least_10_updates_per_second(lab_page: tuple[str, Any
     print(f"{len(times)} updates in {seconds:.2f} s of streaming: {rate:.1f} per second")
     assert seconds > 1.0  # the answer really streamed
     assert rate >= MIN_UPDATES_PER_SECOND, (len(times), seconds)
+
+
+def test_controls_look_like_jupyterlab(lab_page: tuple[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    _theme, page = lab_page
+    panel = page.locator(".ipygemini-panel")
+    new_chat(page)
+    ask(page, "Show me some code, please")
+    answer = panel.locator(".ipygemini-assistant").last
+    # no bare "Choose Files / No file chosen": a button opens the hidden file input
+    expect(panel.locator("input[type=file]")).to_be_hidden()
+    expect(panel.locator(".ipygemini-attach-files")).to_be_visible()
+    # the code block's tools sit on the block
+    pre = answer.locator(".ipygemini-code pre").first.bounding_box()
+    copy = answer.locator(".ipygemini-code .ipygemini-copy-code").first.bounding_box()
+    assert pre is not None and copy is not None
+    assert pre["x"] <= copy["x"] and copy["x"] + copy["width"] <= pre["x"] + pre["width"]
+    assert pre["y"] <= copy["y"] and copy["y"] + copy["height"] <= pre["y"] + pre["height"]
+    # per-message actions: labelled, hidden at rest, shown on hover and on keyboard focus
+    actions = answer.locator(".ipygemini-actions")
+    for button in actions.locator("button").all():
+        assert button.get_attribute("aria-label")
+    page.mouse.move(1, 1)
+    panel.locator("textarea.ipygemini-input").focus()
+    expect(actions).to_have_css("opacity", "0")
+    answer.hover()
+    expect(actions).to_have_css("opacity", "1")
+    page.mouse.move(1, 1)
+    expect(actions).to_have_css("opacity", "0")
+    answer.locator(".ipygemini-copy-answer").focus()
+    expect(actions).to_have_css("opacity", "1")
+    # JupyterLab's focus ring on keyboard focus: its focus outline on buttons (Tab from the
+    # input), its active border on the input (never the browser's own thick "auto" ring)
+    panel.locator("textarea.ipygemini-input").focus()
+    page.keyboard.press("Tab")
+    ring = page.evaluate(RING_JS)
+    assert "ipygemini-button" in ring["cls"], ring
+    assert ring["style"] == "solid" and ring["width"] == ring["labWidth"], ring
+    assert ring["colour"] == ring["labColour"], ring
+    page.keyboard.press("Shift+Tab")
+    ring = page.evaluate(RING_JS)
+    assert "ipygemini-input" in ring["cls"] and ring["style"] != "auto", ring
+    assert ring["border"] == ring["labBorder"], ring
+
+
+RING_JS = """() => {
+    const resolve = (v) => {
+        const probe = document.createElement('span');
+        probe.style.color = v;
+        document.body.append(probe);
+        const c = getComputedStyle(probe).color;
+        probe.remove();
+        return c;
+    };
+    const el = document.activeElement;
+    const s = getComputedStyle(el);
+    const root = getComputedStyle(document.body);
+    return {cls: el.className, style: s.outlineStyle, width: s.outlineWidth,
+            colour: s.outlineColor, border: s.borderTopColor,
+            labWidth: root.getPropertyValue('--jp-focus-outline-width').trim(),
+            labColour: resolve('var(--jp-focus-outline-color)'),
+            labBorder: resolve('var(--jp-input-active-border-color)')};
+}"""
