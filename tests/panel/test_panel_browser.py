@@ -1,7 +1,7 @@
 """ChatPanel in a real JupyterLab 4 and Notebook 7, driven with Playwright in Debian's chromium.
 
 One server and one page per front end serve every test here (each test starts with New chat);
-FakeGateway answers. ``IPYGEMINI_SCREENSHOT=docs/panel.png`` also refreshes the README's picture.
+FakeGateway answers. The README's pictures come from tests/test_look_browser.py (into build/).
 Waiting is for DOM states, never for time.
 """
 
@@ -231,9 +231,6 @@ def test_copy_puts_the_answer_and_a_code_block_on_the_clipboard(ui: Page) -> Non
     ui.send("Show me some code, please")
     answer = ui.wait_finished(1)
     expected = answer_for(ui.last_body())
-    shot = os.environ.get("IPYGEMINI_SCREENSHOT")
-    if shot and ui.app == "lab":
-        ui.panel().screenshot(path=shot)
     answer.locator(".ipygemini-copy-answer").click()
     expect(answer.locator(".ipygemini-copy-answer")).to_have_text("Copied")
     assert ui.clipboard() == expected  # the whole answer, as Markdown

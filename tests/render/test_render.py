@@ -30,7 +30,9 @@ from ipygemini.render._live import EMPTY, MESSAGE_BYTES, LiveMarkdown, Recording
 
 # --- the shared HTML checker, on render's own output (no wrappers) --------------------------------
 
-_CODE_COLOURS = r"(?:(?:color:#[0-9A-Fa-f]{3,6}|font-weight:bold|font-style:italic);?)+"
+_CODE_COLOURS = (
+    r"(?:(?:color:var\(--jp-[a-z0-9-]+, #[0-9A-Fa-f]{3,6}\)|font-weight:bold|font-style:italic);?)+"
+)
 
 
 def assert_safe(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
@@ -618,12 +620,25 @@ def test_footer() -> None:
 def test_code_blocks_are_highlighted_with_inline_colours_the_sanitizer_keeps() -> None:
     html = render_markdown('```python\ndef f():\n    return "<b>x</b>"  # note\n```')
     assert html.startswith('<pre><code class="language-python"><span style="')
-    assert "font-weight:bold" in html and "color:#" in html
+    assert "font-weight:bold" in html and "color:var(--jp-mirror-editor-keyword-color, #" in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
     styles = re.findall(r'style="([^"]*)"', html)
     properties = {part.split(":")[0] for style in styles for part in style.split(";") if part}
     assert properties <= {"color", "font-weight", "font-style"}
     assert sanitize_html(html) == html  # nothing the sanitizer would drop
+
+
+def test_token_colours_follow_jupyterlab_editor_variables_with_light_fallbacks() -> None:
+    # the theme decides the colour (Lab Light / Dark); a page without Lab's variables gets the
+    # light fallback; no colour is inlined on its own (pygments' light palette made dark unreadable)
+    code = '```python\n@cache\ndef f(x: int) -> str:\n    """Doc."""\n    return f"{x!r}\\n" + 1  # c\n```'
+    html = render_markdown(code)
+    colours = re.findall(r"color:([^;\"]*)", html)
+    assert len(set(colours)) >= 6, colours
+    for colour in colours:
+        assert re.fullmatch(r"var\(--jp-[a-z0-9-]+-color[0-9]?, #[0-9a-f]{3,6}\)", colour), colour
+    assert "var(--jp-mirror-editor-string-color, #ba2121)" in html
+    assert "var(--jp-content-font-color2, #757575);font-style:italic" in html  # the comment
 
 
 def test_unknown_or_missing_language_stays_plain() -> None:

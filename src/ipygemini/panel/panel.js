@@ -4,6 +4,7 @@
 
 const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 const ACK_PATIENCE_MS = 300;
+const REVEAL_MS = 40; // a streaming answer shows new text about 25 times a second (see reveal)
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
@@ -16,6 +17,13 @@ function button(className, text, title) {
   const b = h("button", "ipygemini-button " + className, text);
   b.type = "button";
   if (title) b.title = title;
+  return b;
+}
+
+function iconButton(className, label, title) {
+  // a small labelled icon button (the icon is CSS, so the label stays the button's text)
+  const b = button("ipygemini-icon-button " + className, label, title);
+  b.setAttribute("aria-label", title || label);
   return b;
 }
 
@@ -60,6 +68,7 @@ function render({ model, el }) {
   const thinkingLabel = h("label", "ipygemini-thinking-toggle");
   const thinkingBox = h("input");
   thinkingBox.type = "checkbox";
+  thinkingBox.setAttribute("role", "switch");
   thinkingLabel.append(thinkingBox, document.createTextNode(" Thinking"));
   const tempLabel = h("label", "ipygemini-temperature");
   const temp = h("input");
@@ -67,6 +76,7 @@ function render({ model, el }) {
   temp.min = "0";
   temp.max = "2";
   temp.step = "0.1";
+  temp.setAttribute("aria-label", "Temperature");
   const tempValue = h("span", "ipygemini-temperature-value");
   tempLabel.append(document.createTextNode("Temp "), temp, tempValue);
   const newChat = button("ipygemini-new-chat", "New chat", "Clear the transcript and the model's memory");
@@ -96,7 +106,11 @@ function render({ model, el }) {
   const upload = h("input", "ipygemini-upload");
   upload.type = "file";
   upload.multiple = true;
-  attachRow.append(varMenu, attachVar, upload);
+  upload.hidden = true; // no bare "Choose Files / No file chosen": the button below opens it
+  upload.tabIndex = -1;
+  const attachFiles = button("ipygemini-attach-files", "Attach files…", "Attach files (or drop or paste them here)");
+  attachFiles.addEventListener("click", () => upload.click());
+  attachRow.append(varMenu, attachVar, attachFiles, upload);
   const status = h("div", "ipygemini-status");
   root.append(header, transcript, busyNote, chips, editNote, inputRow, attachRow, status);
   el.appendChild(root);
@@ -253,16 +267,20 @@ function render({ model, el }) {
   }
   function addCodeTools(block) {
     for (const pre of block.querySelectorAll("pre")) {
+      // the tools sit on the block's top right corner; the code is read before any reveal
+      const code = pre.textContent;
+      const wrap = h("div", "ipygemini-code");
       const tools = h("div", "ipygemini-code-tools");
-      const copy = button("ipygemini-copy ipygemini-copy-code", "Copy", "Copy this code");
-      const insert = button("ipygemini-insert-code", "To cell", "Put this code in a new cell below the active cell");
-      copy.addEventListener("click", async () => flash(copy, (await copyText(pre.innerText)) ? "Copied" : "Copy failed"));
+      const copy = iconButton("ipygemini-copy ipygemini-copy-code", "Copy", "Copy this code");
+      const insert = iconButton("ipygemini-insert-code", "To cell", "Put this code in a new cell below the active cell");
+      copy.addEventListener("click", async () => flash(copy, (await copyText(code)) ? "Copied" : "Copy failed"));
       insert.addEventListener("click", async () => {
-        await copyText(pre.innerText);
-        model.send({ type: "insert", code: pre.innerText });
+        await copyText(code);
+        model.send({ type: "insert", code });
       });
       tools.append(copy, insert);
-      pre.after(tools);
+      pre.replaceWith(wrap);
+      wrap.append(pre, tools);
     }
   }
   function updateEditButtons() {
@@ -279,9 +297,10 @@ function render({ model, el }) {
     if (op.role === "assistant") {
       node.append(entry.tail);
       node.classList.add("ipygemini-streaming-answer");
+      entry.reveal = { shown: 0, target: 0, rate: 0, gap: 250, arrived: 0, timer: null };
     }
     if (op.role === "user") {
-      const edit = button("ipygemini-edit", "Edit", "Edit and re-send this message");
+      const edit = iconButton("ipygemini-edit", "Edit", "Edit and re-send this message");
       const text = op.text || "";
       edit.addEventListener("click", () => {
         input.value = text; // plain text, never HTML
@@ -297,6 +316,7 @@ function render({ model, el }) {
     updateEditButtons();
   }
   function finishEntry(entry, op) {
+    stopReveal(entry, true);
     entry.tail.replaceChildren();
     entry.node.classList.remove("ipygemini-streaming-answer");
     entry.node.dataset.status = op.status;
@@ -304,16 +324,78 @@ function render({ model, el }) {
     if (op.footer) entry.node.append(Object.assign(h("div", "ipygemini-footer"), { innerHTML: op.footer }));
     if (entry.thinking) entry.thinking.open = false;
     const actions = h("div", "ipygemini-actions");
-    const copy = button("ipygemini-copy ipygemini-copy-answer", "Copy", "Copy the answer as Markdown");
+    const copy = iconButton("ipygemini-copy ipygemini-copy-answer", "Copy", "Copy the answer as Markdown");
     copy.addEventListener("click", () => model.send({ type: "copy", id: Number(entry.node.dataset.id) }));
-    const again = button("ipygemini-regenerate", "Regenerate", "Ask again, replacing this answer");
+    const again = iconButton("ipygemini-regenerate", "Regenerate", "Ask again, replacing this answer");
     again.addEventListener("click", () => model.send({ type: "regenerate", id: Number(entry.node.dataset.id) }));
     actions.append(copy, again);
     entry.node.append(actions);
     entry.copyButton = copy;
   }
+  // -- smooth streaming ----------------------------------------------------------------------------
+  // The kernel sends a streaming answer a few times a second (its bytes are budgeted: each
+  // message costs ~0.5 kB besides the text). New text is revealed here a few characters at a
+  // time, every REVEAL_MS, at the pace it arrives, so it flows instead of jumping.
+  const fullText = new WeakMap(); // text node -> its whole text
+  function revealNodes(entry) {
+    const nodes = [];
+    for (const root of [entry.body, entry.tail]) {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+        acceptNode: (n) => (n.parentElement.closest(".ipygemini-code-tools") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+      });
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) nodes.push(n);
+    }
+    return nodes;
+  }
+  function layoutReveal(entry) {
+    // show the first `shown` characters of the answer; returns how many there are in all
+    let left = entry.reveal.shown;
+    let total = 0;
+    for (const node of revealNodes(entry)) {
+      if (!fullText.has(node)) fullText.set(node, node.data);
+      const full = fullText.get(node);
+      total += full.length;
+      const text = left >= full.length ? full : full.slice(0, Math.max(left, 0));
+      if (node.data !== text) node.data = text;
+      left -= full.length;
+    }
+    return total;
+  }
+  function arrived(entry) {
+    const r = entry.reveal;
+    if (!r) return; // ended in the same message
+    const now = performance.now();
+    if (r.arrived) r.gap = Math.min(1500, Math.max(100, 0.5 * r.gap + 0.5 * (now - r.arrived)));
+    r.arrived = now;
+    r.target = layoutReveal(entry);
+    r.shown = Math.min(r.shown, r.target);
+    r.rate = (r.target - r.shown) / r.gap; // characters per millisecond until the next arrival
+    if (r.timer === null && r.shown < r.target) r.timer = setTimeout(() => tick(entry), REVEAL_MS);
+  }
+  function tick(entry) {
+    const r = entry.reveal;
+    r.timer = null;
+    r.shown = Math.min(r.target, r.shown + Math.max(1, Math.ceil(r.rate * REVEAL_MS)));
+    const follow = nearBottom();
+    r.target = layoutReveal(entry);
+    if (follow) transcript.scrollTop = transcript.scrollHeight;
+    if (r.shown < r.target) r.timer = setTimeout(() => tick(entry), REVEAL_MS);
+  }
+  function stopReveal(entry, showAll) {
+    const r = entry.reveal;
+    if (!r) return;
+    if (r.timer !== null) clearTimeout(r.timer);
+    r.timer = null;
+    if (showAll) {
+      r.shown = Infinity;
+      layoutReveal(entry);
+    }
+    entry.reveal = null;
+  }
+
   function apply(op, buffers) {
     if (op.op === "clear") {
+      for (const e of entries.values()) stopReveal(e, false);
       for (const url of urls.splice(0)) URL.revokeObjectURL(url);
       entries.clear();
       transcript.replaceChildren(hint);
@@ -324,6 +406,7 @@ function render({ model, el }) {
     const entry = entries.get(op.id);
     if (!entry) return;
     if (op.op === "remove") {
+      stopReveal(entry, false);
       entry.node.remove();
       entries.delete(op.id);
       updateEditButtons();
@@ -360,7 +443,13 @@ function render({ model, el }) {
     if (msg.type === "ops") {
       if (msg.view !== undefined && msg.view !== view) return; // another view's snapshot
       const follow = nearBottom();
-      for (const op of msg.ops) apply(op, buffers || []);
+      const grown = new Set();
+      for (const op of msg.ops) {
+        apply(op, buffers || []);
+        const entry = entries.get(op.id);
+        if (entry && entry.reveal && (op.op === "block" || op.op === "tail")) grown.add(entry);
+      }
+      for (const entry of grown) arrived(entry);
       if (follow) transcript.scrollTop = transcript.scrollHeight;
     } else if (msg.type === "ack") {
       acknowledged(msg);
@@ -403,6 +492,7 @@ function render({ model, el }) {
     model.off("msg:custom", onMessage);
     for (const [events, fn] of listeners) for (const e of events.split(" ")) model.off(e, fn);
     if (waiting) clearTimeout(waiting.timer);
+    for (const entry of entries.values()) stopReveal(entry, false);
     for (const url of urls) URL.revokeObjectURL(url);
   };
 }

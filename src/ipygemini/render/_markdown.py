@@ -10,6 +10,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ._highlight import highlight_tokens
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -63,8 +65,6 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 STYLE_PROPERTIES = frozenset({"text-align", "color", "font-weight", "font-style"})
 """The only CSS kept: table alignment and the colours of highlighted code."""
-HIGHLIGHT_STYLE = "friendly"
-"""The pygments style of code blocks (inline colours readable on light and dark themes)."""
 _LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,40}")
 
 
@@ -177,7 +177,7 @@ def _render_image(
 
 
 def _highlight(code: str, language: str, attrs: str) -> str:
-    """A fenced block's code as pygments spans with inline colours ("" leaves it plain).
+    """A fenced block's code as spans coloured by the theme ("" leaves it plain).
 
     Only a named language is highlighted (guessing is slow and often wrong); markdown-it wraps
     the spans in ``<pre><code class="language-…">`` and nh3 keeps only the colour properties.
@@ -186,26 +186,21 @@ def _highlight(code: str, language: str, attrs: str) -> str:
     if not name:
         return ""
     try:
-        lexer, formatter = _pygments(name.lower())
+        lexer = _lexer(name.lower())
     except LookupError:
         return ""
-    from pygments import highlight
-
-    result: str = highlight(code, lexer, formatter)
-    return result
+    return highlight_tokens(lexer.get_tokens(code))
 
 
 @lru_cache(maxsize=64)
-def _pygments(name: str) -> tuple[Any, Any]:
-    from pygments.formatters import HtmlFormatter
+def _lexer(name: str) -> Any:
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
 
     try:
-        lexer = get_lexer_by_name(name, stripnl=False, ensurenl=False)
+        return get_lexer_by_name(name, stripnl=False, ensurenl=False)
     except ClassNotFound:
         raise LookupError(name) from None
-    return lexer, HtmlFormatter(nowrap=True, noclasses=True, style=HIGHLIGHT_STYLE)
 
 
 @lru_cache(maxsize=1)
