@@ -72,11 +72,15 @@ def test_fix_in_a_notebook_shell_offers_insert_below_or_replace(
     fixed = ok(kernel.run("%gemini fix"))
     assert next_input(fixed) == []  # the user chooses; nothing is put anywhere by itself
     widgets = [
-        o["data"]["text/plain"]
+        o["data"]
         for o in fixed.final
         if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
-    assert widgets == [f"FixChoice(failing={count})"]  # the buttons, tested in the browser
+    assert [w["text/plain"] for w in widgets] == [
+        "FixChoice(Insert below | Replace the failing cell)"  # the buttons, tested in the browser
+    ]
+    model = widgets[0]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert kernel.eval(f"__import__('ipywidgets').Widget.widgets[{model!r}].failing") == count
 
 
 def test_fix_explain_only_proposes_no_cell(

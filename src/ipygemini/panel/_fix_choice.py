@@ -69,6 +69,10 @@ class FixChoice(anywidget.AnyWidget):
         super().__init__(code=code, failing=failing)
         self.on_msg(self._clicked)
 
+    def __repr__(self) -> str:
+        # what a saved notebook keeps as text: the choice, not the run-dependent cell number
+        return "FixChoice(Insert below | Replace the failing cell)"
+
     def _clicked(self, _: Any, content: Any, buffers: list[bytes]) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "insert":
@@ -81,10 +85,6 @@ class FixChoice(anywidget.AnyWidget):
             )
         elif kind == "missing":
             self.note = f"Cell [{self.failing}] is not in this notebook now; use Insert below."
-
-    def __repr__(self) -> str:
-        return f"FixChoice(failing={self.failing})"
-
 
 def offer_fix(code: str, failing: int | None) -> str | None:
     """Show the choice when the notebook's shell can insert cells; else return why not (the
