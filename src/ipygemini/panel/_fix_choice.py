@@ -86,6 +86,7 @@ class FixChoice(anywidget.AnyWidget):
         elif kind == "missing":
             self.note = f"Cell [{self.failing}] is not in this notebook now; use Insert below."
 
+
 def offer_fix(code: str, failing: int | None) -> str | None:
     """Show the choice when the notebook's shell can insert cells; else return why not (the
     caller keeps today's fallback)."""

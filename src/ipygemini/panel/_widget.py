@@ -22,10 +22,11 @@ from traitlets import Bool, Float, List, TraitError, Unicode, validate
 from .._conversation import Conversation
 from .._settings import DEFAULT_MODEL, Settings
 from .._types import Reply
-from ..attachments import Attachment, AttachmentError
+from ..attachments import Attachment
 from ..client import AsyncClient
-from . import _shell
-from ._attach import attachable_variables, file_attachment, label, user_namespace
+from . import _actions, _shell
+from ._actions import CODE_VARIABLE
+from ._attach import attachable_variables, label
 from ._confirm import Confirmations
 from ._connection import advice, one_line
 from ._pacer import MESSAGE_BYTES, Pacer
@@ -34,7 +35,6 @@ from ._transcript import Op
 
 __all__ = ["CODE_VARIABLE", "ChatPanel"]
 
-CODE_VARIABLE = "_gemini_code"
 _HERE = Path(__file__).parent
 _SETTING_NAMES = frozenset(f.name for f in fields(Settings)) - {"offline"}
 
@@ -339,9 +339,9 @@ class ChatPanel(anywidget.AnyWidget):
                     self._post({"type": "reveal", "id": self._reveal_pending})
                     self._reveal_pending = None
             elif kind == "reveal":
-                self._reveal(content)
+                _actions.reveal(self, content)
             elif kind == "send":
-                self._clicked_send(content)
+                _actions.clicked_send(self, content)
             elif kind == "stop":
                 self.stop()
             elif kind == "new_chat":
@@ -353,83 +353,19 @@ class ChatPanel(anywidget.AnyWidget):
                 text = entry.text if entry is not None else ""
                 self._post({"type": "clipboard", "id": content.get("id"), "text": text})
             elif kind == "insert":
-                self._to_cell(str(content.get("code", "")))
+                _actions.to_cell(self, str(content.get("code", "")))
             elif kind == "attach":
-                self._attach_variable(str(content.get("name", "")))
+                _actions.attach_variable(self, str(content.get("name", "")))
             elif kind == "detach":
                 self.detach(int(content.get("index", -1)))
             elif kind == "refresh":
                 self.refresh_variables()
             elif kind == "file":
-                self._file(str(content.get("name", "")), buffers)
+                _actions.file(self, str(content.get("name", "")), buffers)
             elif kind == "confirm":
                 self.confirmations.answer(content.get("id"), content.get("allow"))
         except Refused as exc:
             self.post(self._session.transcript.add_note(str(exc), error=True))
-
-    def _clicked_send(self, content: dict[str, Any]) -> None:
-        text = str(content.get("text", ""))
-        accepted = True
-        try:
-            if content.get("edit"):
-                self._session.edit(text)
-            else:
-                self._session.start(text, list(self.pending))
-                self.pending = []
-                self.pending_labels = []
-        except Refused as exc:
-            accepted = False
-            self.post(self._session.transcript.add_note(str(exc), error=True))
-        self._post({"type": "ack", "seq": content.get("seq"), "accepted": accepted})
-
-    def _file(self, name: str, buffers: list[bytes]) -> None:
-        if not buffers:
-            return
-        try:
-            self.pending.append(file_attachment(name, bytes(buffers[0])))
-        except AttachmentError as exc:
-            self.post(self._session.transcript.add_note(one_line(str(exc)), error=True))
-            return
-        self.pending_labels = [label(a) for a in self.pending]
-
-    def _attach_variable(self, name: str) -> None:
-        namespace = user_namespace()
-        if not name:
-            self.set_status("Choose a variable to attach first.")
-        elif name not in namespace:
-            self.set_status(f"{name} no longer exists; refresh the list.", error=True)
-        else:
-            self.attach(namespace[name], name)
-
-    def _to_cell(self, code: str) -> None:
-        namespace = user_namespace()
-        namespace[CODE_VARIABLE] = code  # also where a front end could not take the cell
-        why = _shell.why_no_shell()
-        if why is None:
-            _shell.insert_cell_below(code)
-            self.set_status(
-                f"Code put in a new cell below the active cell (not run); also in {CODE_VARIABLE}."
-            )
-            return
-        self.set_status(
-            f"Cells cannot be inserted here ({why}): the code is stored in {CODE_VARIABLE} "
-            f"(and copied); run %load {CODE_VARIABLE} in a cell to paste it there."
-        )
-
-    def _reveal(self, content: dict[str, Any]) -> None:
-        """A sidebar view found itself hidden: show its tab (Lab) or side panel (Notebook 7)."""
-        dom_id = _shell.sidebar_id(self.model_id)
-        if dom_id is None or content.get("id") != dom_id:
-            return
-        index = content.get("index")
-        if isinstance(index, int) and index >= 0:
-            _shell.run_command(
-                "application:toggle-sidebar-widget", {"side": "right", "index": index}
-            )
-        else:
-            _shell.run_command(
-                "application:toggle-panel", {"side": "right", "id": dom_id, "title": "Gemini"}
-            )
 
 
 def _as_attachment(obj: Any) -> Attachment:
