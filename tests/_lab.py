@@ -49,6 +49,31 @@ def missing() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for a browser test's servers and page, removed afterwards (kept when
+    ``IPYGEMINI_KEEP_BROWSER_SCRATCH`` is set, to look at a failure)."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield scratch
+    finally:
+        if not os.environ.get("IPYGEMINI_KEEP_BROWSER_SCRATCH"):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def evidence_on_failure(page: Any, scratch: Path, server: Any) -> Iterator[None]:
+    """On an exception: a screenshot in `scratch` and the server's last log lines, then re-raise."""
+    try:
+        yield
+    except Exception:
+        page.screenshot(path=str(scratch / "failure.png"))
+        print(f"failure screenshot: {scratch / 'failure.png'}\n{server.log_tail()}")
+        raise
+
+
 def write_notebook(path: Path, cells: list[str]) -> None:
     """A notebook with these code cells and an explicit kernelspec (no "Select Kernel" dialog)."""
     notebook = {

@@ -6,12 +6,8 @@ DOM states, never for time."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,23 +31,15 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Page]:
-    scratch = Path(tempfile.mkdtemp(prefix="ipygemini-browser-mcp-"))
-    try:
+    with _lab.scratch_folder("ipygemini-browser-mcp-") as scratch:
         with FakeGateway(api_key="sk-browser-mcp-SECRET-8kq") as gw:
             env = {"GEMINI_BASE_URL": gw.base_url, "GEMINI_API_KEY": gw.api_key, "GEMINI_MODEL": ""}
             server = _lab.Lab(scratch, env)
             _lab.write_notebook(server.root / "chat.ipynb", CELLS)
             with server, _lab.chromium_page(scratch) as page:
-                try:
+                with _lab.evidence_on_failure(page, scratch, server):
                     open_and_run(page, server, "lab")
                     yield Page(page, gw, server, "lab")
-                except Exception:
-                    page.screenshot(path=str(scratch / "failure.png"))
-                    print(f"failure screenshot: {scratch / 'failure.png'}\n{server.log_tail()}")
-                    raise
-    finally:
-        if not os.environ.get("IPYGEMINI_KEEP_BROWSER_SCRATCH"):
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def tool_contents(ui: Page) -> list[str]:

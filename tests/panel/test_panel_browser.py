@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,8 +162,7 @@ def ui(request: Any) -> Iterator[Page]:
     app = request.param
     if app == "notebook" and importlib_missing("notebook"):
         pytest.skip("Notebook 7 is not installed (pip install 'notebook>=7')")
-    scratch = Path(tempfile.mkdtemp(prefix=f"ipygemini-browser-{app}-"))
-    try:
+    with _lab.scratch_folder(f"ipygemini-browser-{app}-") as scratch:
         with FakeGateway(api_key=KEY) as gw:
             env = {"GEMINI_BASE_URL": gw.base_url, "GEMINI_API_KEY": KEY, "GEMINI_MODEL": ""}
             server = _lab.Lab(scratch, env) if app == "lab" else Notebook7(scratch, env)
@@ -177,16 +172,9 @@ def ui(request: Any) -> Iterator[Page]:
                 page.context.grant_permissions(
                     ["clipboard-read", "clipboard-write"], origin="/".join(origin)
                 )
-                try:
+                with _lab.evidence_on_failure(page, scratch, server):
                     open_and_run(page, server, app)
                     yield Page(page, gw, server, app)
-                except Exception:
-                    page.screenshot(path=str(scratch / "failure.png"))
-                    print(f"failure screenshot: {scratch / 'failure.png'}\n{server.log_tail()}")
-                    raise
-    finally:
-        if not os.environ.get("IPYGEMINI_KEEP_BROWSER_SCRATCH"):
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def importlib_missing(name: str) -> bool:

@@ -7,12 +7,8 @@ then "To cell" from it. Waiting is for DOM states, never for time.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,8 +72,7 @@ def ui(request: Any) -> Iterator[Ui]:
         pytest.skip("Notebook 7 is not installed (pip install 'notebook>=7')")
     if importlib_missing("ipylab"):
         pytest.skip("ipylab is not installed (pip install 'ipygemini[lab]')")
-    scratch = Path(tempfile.mkdtemp(prefix=f"ipygemini-sidebar-{app}-"))
-    try:
+    with _lab.scratch_folder(f"ipygemini-sidebar-{app}-") as scratch:
         with FakeGateway(api_key=KEY) as gw:
             env = {"GEMINI_BASE_URL": gw.base_url, "GEMINI_API_KEY": KEY, "GEMINI_MODEL": ""}
             server = _lab.Lab(scratch, env) if app == "lab" else Notebook7(scratch, env)
@@ -85,15 +80,8 @@ def ui(request: Any) -> Iterator[Ui]:
             with server, _lab.chromium_page(scratch, viewport=(1400, 800)) as page:
                 page.goto(server.url("side.ipynb"), wait_until="domcontentloaded")
                 page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=90_000)
-                try:
+                with _lab.evidence_on_failure(page, scratch, server):
                     yield Ui(page, gw, server, app)
-                except Exception:
-                    page.screenshot(path=str(scratch / "failure.png"))
-                    print(f"failure screenshot: {scratch / 'failure.png'}\n{server.log_tail()}")
-                    raise
-    finally:
-        if not os.environ.get("IPYGEMINI_KEEP_BROWSER_SCRATCH"):
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_the_sidebar_panel_survives_a_scroll_and_a_second_side(ui: Ui) -> None:
