@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import json
 import threading
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from pydantic import BaseModel
 from conftest import client_for, prompts_sent
 from ipygemini import AsyncClient, OptionError
 from ipygemini.batch._map import BatchInterrupted
+from ipygemini.batch._rate import RateGovernor
 from ipygemini.testing import FakeGateway
 
 
@@ -148,3 +152,46 @@ def test_running_again_resumes_from_the_log(gw: FakeGateway) -> None:
     assert sorted(sent) == ["[fake:status code=400] refused", "third"]  # answered rows not sent
     assert [r.cached if r is not None else None for r in again] == [True, None, True, False]
     assert again[0] is not None and first[0] is not None and again[0].text == first[0].text
+
+
+def test_the_next_batch_starts_at_the_rate_this_one_learned(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that met the gateway's limit keeps the rate it found (per base URL, in the log
+    file, shown by ``%gemini config``); the next batch starts there instead of slow-starting
+    into another 429 and its Retry-After pause. A client that does not log keeps it in this
+    process only."""
+    import sqlite3
+
+    from ipygemini.batch import _map
+    from ipygemini.magic._commands import gateway_lesson
+
+    governors: list[RateGovernor] = []
+
+    class Spy(RateGovernor):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            governors.append(self)
+
+    monkeypatch.setattr(_map, "RateGovernor", Spy)
+
+    def kept(base_url: str) -> float:
+        (facts,) = (
+            sqlite3.connect(home / "log.sqlite3")
+            .execute("SELECT facts FROM gateways WHERE base_url = ?", (base_url,))
+            .fetchone()
+        )
+        return float(json.loads(facts)["rate"])
+
+    with FakeGateway(rate_limit=5, rate_window=1.0) as gw:
+        first = client_for(gw).map([f"first {i}" for i in range(16)], progress=False)
+        assert first.statuses == {"complete": 16} and gw.refused >= 1  # slow start met it
+        rate = kept(gw.base_url)
+        assert 0.8 * 5 <= rate < 5  # under the limit it met
+        assert f"batches start at {rate:.3g} requests/s" in gateway_lesson(gw.base_url)
+        second = client_for(gw).map([f"second {i}" for i in range(3)], progress=False)
+        assert second.statuses == {"complete": 3}
+        assert governors[1].start_rate == rate and not governors[1].slow_start
+        rate = kept(gw.base_url)  # (lower if the first batch's last window refused one)
+        unlogged = client_for(gw, log=False).map(["third"], progress=False)
+        assert unlogged.statuses == {"complete": 1} and governors[2].start_rate == rate

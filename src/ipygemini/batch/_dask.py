@@ -27,8 +27,9 @@ class ActorGovernor:
     def __init__(self, actor: Any) -> None:
         self.actor = actor
 
-    def claim(self) -> float:
-        return float(self.actor.claim().result())
+    def claim(self) -> tuple[float, float]:
+        wait, start = self.actor.claim().result()
+        return float(wait), float(start)
 
     def succeeded(self) -> None:
         self.actor.succeeded().result()
@@ -66,7 +67,7 @@ def map_dask(
             "no Dask client is running: start one (distributed.Client()) before using a "
             "Dask DataFrame."
         ) from None
-    from ._map import BatchPlan
+    from ._map import BatchPlan, known_rate
     from ._rows import Rows, check_template
 
     columns = [str(c) for c in frame.columns]
@@ -81,7 +82,13 @@ def map_dask(
         },
         index=frame._meta.index[:0],
     )
-    governor = cluster.submit(RateGovernor, max_rpm=max_rpm, clock=time.time, actor=True)
+    governor = cluster.submit(
+        RateGovernor,
+        max_rpm=max_rpm,
+        known_rate=known_rate(settings),
+        clock=time.time,
+        actor=True,
+    )
     return frame.map_partitions(
         answer_partition,
         template,

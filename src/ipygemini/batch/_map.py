@@ -138,8 +138,11 @@ async def amap(
 ) -> Batch:
     """Answer every row of `plan` with `client` (whose retries should be off); outcomes in
     input order. `governor` may be shared (a Dask actor's proxy); else one is made here."""
+    own_governor = governor is None
     if governor is None:
-        governor = RateGovernor(max_rpm=max_rpm, clock=clock)
+        governor = RateGovernor(
+            max_rpm=max_rpm, known_rate=known_rate(client.settings), clock=clock
+        )
     if outcomes is None:
         outcomes = []
     resume = resumes(client.settings, options)
@@ -180,7 +183,32 @@ async def amap(
         outcomes=outcomes,
         resumable=bool(client.settings.log),
     )
+    if own_governor:
+        keep_rate(client.settings, governor.learned_rate())
     return plan.batch(outcomes)
+
+
+def known_rate(settings: Settings) -> float | None:
+    """The rate an earlier batch learned of this gateway (requests/s), or None."""
+    from ..log._gateways import recall
+
+    rate = recall(settings.base_url, persist=keeps_lessons(settings)).get("rate")
+    return float(rate) if rate else None
+
+
+def keep_rate(settings: Settings, rate: float | None) -> None:
+    """Keep the rate this batch learned for the next batch on this gateway (a new kernel's
+    too, unless the client does not log)."""
+    if rate is None:
+        return
+    from ..log._gateways import remember
+
+    remember(settings.base_url, {"rate": rate}, persist=keeps_lessons(settings))
+
+
+def keeps_lessons(settings: Settings) -> bool:
+    """Lessons go into the log file unless the client does not log or runs offline."""
+    return bool(settings.log and not settings.offline)
 
 
 def batch_client(client_type: ClientType, settings: Settings) -> BatchClient:

@@ -1,14 +1,17 @@
 """`RateGovernor`: how fast a batch may send, learned from the gateway's 429s (AIMD).
 
-Pure and clock-injected: workers `claim()` a start time before each request and report
-`succeeded()` or `throttled(retry_after)` after it. A batch starts slowly (`START_RATE`) and
-finds the limit without bursting past it: while no 429 has come, the rate may exceed what the
-gateway answered in the last second only by a margin (`PROBE_MARGIN`, `PROBE_FRACTION`), so
-the window in which the limit is met overflows by a few requests, not by the rate's growth of
-a whole second. A 429/503 cuts the rate to a fraction of what was answered, a ``Retry-After``
-pauses every worker (not just the one that got it), and probing near the limit just found is
-gentle. Every attempt counts against the rate, rejected ones too, so a gateway that refuses is
-not hammered. `max_rpm` caps the rate whatever was learned.
+Pure and clock-injected: workers `claim()` a slot before each request (only the request sent
+now is booked, so a new rate or a pause holds at once) and report `succeeded()` or
+`throttled(sent_at, retry_after)` after it. A batch starts slowly (`START_RATE`) and finds the
+limit without bursting past it: while no 429 has come, the rate may exceed what the gateway
+answered in the last second only by a margin (`PROBE_MARGIN`, `PROBE_FRACTION`), so the window
+in which the limit is met overflows by a few requests, not by the rate's growth of a whole
+second. A 429/503 cuts the rate to a fraction of what the gateway took in the second before
+it, and for a minute the rate stays under that; a ``Retry-After`` pauses every worker (not just
+the one that got it), and probing near the limit just found is gentle. Every attempt counts
+against the rate, rejected ones too, so a gateway that refuses is not hammered. `max_rpm` caps
+the rate whatever was learned; `known_rate` (what an earlier batch on the gateway learned)
+starts the batch there, with no slow start.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ CEILING_SLOWDOWN = 0.1
 fast: a gateway's limit rarely moves, and each 429 costs a ``Retry-After`` pause for all."""
 
 
+PLATEAU = 0.97
+HOLD_SECONDS = 60.0
+"""For `HOLD_SECONDS` after a 429 the rate grows to at most `PLATEAU` times the rate at which
+it came: each 429 pauses every worker for its ``Retry-After``, so crossing a limit just found
+costs more than the last few percent of it would bring."""
+
+
 class RateGovernor:
     """Spacing between request starts, shared by every worker of one batch."""
 
@@ -43,13 +53,16 @@ class RateGovernor:
         self,
         *,
         max_rpm: float | None = None,
+        known_rate: float | None = None,
         start_rate: float = START_RATE,
         min_rate: float = 0.2,
         increase: float = 0.01,
         decrease: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`start_rate` requests/s to begin with (`max_rpm`'s rate when given); until the first 429 each success adds 1 req/s
+        """`start_rate` requests/s to begin with (`max_rpm`'s rate when given; `known_rate`,
+        what an earlier batch learned of this gateway, when no `max_rpm` is): from a known
+        rate there is no slow start, only gentle probing above it. Until the first 429 each success adds 1 req/s
         within the probe margin; after it each success adds `increase` req/s (the rate grows
         by that fraction per second), and each 429 sets it to `decrease` times the rate at
         which answers were actually coming back."""
@@ -57,6 +70,8 @@ class RateGovernor:
             raise ValueError(f"max_rpm must be > 0; got {max_rpm!r}")
         self.cap = max_rpm / 60 if max_rpm is not None else None
         # a rate the user gave is where the batch starts: no probing up to a known limit
+        if self.cap is None and known_rate is not None and known_rate > 0:
+            start_rate = known_rate
         self.rate = self.cap if self.cap is not None else start_rate
         self.start_rate = self.rate
         self.min_rate = min(min_rate, self.rate)
@@ -68,24 +83,42 @@ class RateGovernor:
         self.sent = 0
         self.throttles = 0
         self._last_cut = float("-inf")
-        self.slow_start = self.cap is None
-        self.ceiling: float | None = None
-        """The rate at which the last 429 came (None before the first)."""
+        self.known = self.cap is None and known_rate is not None and known_rate > 0
+        self.slow_start = self.cap is None and not self.known
+        self.ceiling: float | None = self.rate if self.known else None
+        """The rate at which the last 429 came (None before the first; a known rate counts)."""
         self._answers: deque[float] = deque()
+        self._held = 0
+        """Answers since the last cut (or the start): how long the rate has held."""
+        self._sends: deque[float] = deque()
+        """Send times of the last second (to know how many the gateway took before a 429)."""
 
-    def claim(self) -> float:
-        """Claim the next start slot: the clock time at which this request may be sent."""
+    def claim(self) -> tuple[float, float]:
+        """``(wait, start)``: with ``wait == 0`` the request may go now and its slot is booked
+        (`start` is the send time, for `throttled`); otherwise nothing is booked: ask again in
+        `wait` seconds. Booking only at the moment of sending keeps a change of rate (or a
+        pause) effective at once for every worker, instead of after slots booked ahead at the
+        old rate have run out."""
         now = self.clock()
-        start = max(now, self.next_start, self.paused_until)
-        self.next_start = start + 1.0 / self.rate
+        start = max(self.next_start, self.paused_until)
+        if start > now:
+            return start - now, start
+        interval = 1.0 / self.rate
+        # a timer that woke a little late keeps the pace; an idle spell does not bank a burst
+        base = self.next_start if now - self.next_start < interval else now
+        self.next_start = max(base, self.paused_until) + interval
         self.sent += 1
-        return start
+        self._sends.append(now)
+        while self._sends[0] < now - 1.0:
+            self._sends.popleft()
+        return 0.0, now
 
     def succeeded(self) -> None:
         """An answer came back: speed up (1 req/s per answer, within the probe margin, until
         the first 429; then `increase` req/s, gently near the rate of the last 429)."""
         now = self.clock()
         self._answers.append(now)
+        self._held += 1
         while self._answers and self._answers[0] < now - 1.0:
             self._answers.popleft()
         if self.slow_start:
@@ -98,6 +131,8 @@ class RateGovernor:
             step = self.increase * min(1.0 + now - self._last_cut, 3.0)
             if self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
                 step *= CEILING_SLOWDOWN  # close to where the last 429 came: probe gently
+                if now - self._last_cut < HOLD_SECONDS:  # just found: stay under it
+                    step = min(step, max(0.0, PLATEAU * self.ceiling - self.rate))
             self.rate += step
         if self.cap is not None:
             self.rate = min(self.rate, self.cap)
@@ -111,18 +146,29 @@ class RateGovernor:
         now = self.clock()
         self.throttles += 1
         if sent_at >= self._last_cut and now - self._last_cut >= CUT_INTERVAL:
-            while self._answers and self._answers[0] < now - 1.0:
-                self._answers.popleft()
-            rate = self.rate
-            if self.slow_start:  # the first 429 while probing: the rate overshot; start from
-                rate = min(rate, float(len(self._answers)) or rate)  # what was accepted
+            # the limit is at most what the gateway took in the second before the refused
+            # request (less than the rate when it overshot while probing)
+            took = sum(1 for t in self._sends if sent_at - 1.0 <= t < sent_at)
+            rate = min(self.rate, float(took) or self.rate)
             self.ceiling = rate
             self.rate = max(self.min_rate, rate * self.decrease)
             self._last_cut = now
+            self._held = 0
             self.slow_start = False
         if retry_after is not None and retry_after > 0:
             self.paused_until = max(self.paused_until, now + retry_after)
             self.next_start = max(self.next_start, self.paused_until)
+
+    def learned_rate(self) -> float | None:
+        """The rate to start the next batch at (for `known_rate`): the rate now, under the
+        rate of this batch's last 429 if it had one, once it has held for a second's worth of
+        answers; None when it learned nothing (it never met a limit and knew none, its last
+        cut was not yet shown to hold, or `max_rpm` set the pace)."""
+        if self.cap is not None or self.slow_start or self._held < self.rate:
+            return None
+        if self.throttles and self.ceiling is not None:  # under the last 429's rate
+            return min(self.rate, self.decrease * self.ceiling)
+        return self.rate
 
     def __repr__(self) -> str:
         return f"RateGovernor(rate={self.rate:.2f}/s, sent={self.sent}, throttles={self.throttles})"

@@ -248,6 +248,7 @@ async def run_rows(
     outcomes[:] = [RowOutcome() for _ in prompts]
     progress = BatchProgress(total=len(prompts))
     queue: asyncio.Queue[int] = asyncio.Queue()
+    gate = asyncio.Lock()
     for i, prompt in enumerate(prompts):
         if prompt is not None:
             queue.put_nowait(i)
@@ -275,10 +276,12 @@ async def run_rows(
                 return
         failures = throttles = 0
         while True:
-            start = governor.claim()
-            wait = start - clock()
-            if wait > 0:
-                await sleep(wait)
+            async with gate:  # one worker waits for the next slot; the others queue here
+                while True:
+                    wait, start = governor.claim()
+                    if wait <= 0:
+                        break
+                    await sleep(wait)
             outcome.attempts += 1
             try:
                 reply = await ask(i, prompt)

@@ -75,7 +75,8 @@ def entries(n: int = 20, search: str | None = None) -> Any:
 def gateways(base_url: str | None = None) -> list[dict[str, Any]]:
     """What each gateway taught this client (``%gemini config`` shows it): one dict per base
     URL with ``kind`` ("litellm" or None), ``json_schema_refused``, ``levels`` (the thinking
-    levels each model accepts) and ``updated``; only `base_url`'s when given."""
+    levels each model accepts), ``rate`` (requests/s a batch learned it sustains; the next
+    batch starts there) and ``updated``; only `base_url`'s when given."""
     from ._gateways import learned
 
     return learned(base_url)

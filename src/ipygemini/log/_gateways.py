@@ -2,7 +2,9 @@
 
 A LiteLLM proxy wants ``reasoning_effort``; some gateways refuse ``response_format`` type
 ``json_schema``; a model accepts only some thinking levels. A client learns each from one
-answer (`ipygemini.client._adapt.GatewayMemory`); here the lesson is kept: in this process for
+answer (`ipygemini.client._adapt.GatewayMemory`); a batch learns the request rate the gateway
+sustains from its 429s (`ipygemini.batch`), so the next batch starts there instead of finding
+it again. Here the lesson is kept: in this process for
 every new client, and (unless ``Settings.log`` is off) in the log's SQLite file, in a table of
 its own (``gateways``), for every new kernel. The key is the base URL without credentials;
 the API key is never stored. Reading and writing never raise: a lesson that cannot be kept is
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS gateways (
 )
 """
 """One row per base URL: `facts` is a JSON object (``kind``, ``json_schema_refused``,
-``levels`` by model), `updated` the Unix time it was last written."""
+``levels`` by model, ``rate`` in requests per second), `updated` the Unix time it was last
+written."""
 
 BUSY_SECONDS = 5.0
 
@@ -86,6 +89,9 @@ def _clean(facts: Mapping[str, Any]) -> dict[str, Any]:
         }
         if kept:
             out["levels"] = kept
+    rate = facts.get("rate")
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < 1e6:
+        out["rate"] = float(rate)
     return out
 
 
@@ -122,10 +128,12 @@ def _stored(path: Path, address: str) -> dict[str, Any]:
 
 
 def remember(base_url: str, facts: Mapping[str, Any], *, persist: bool = True) -> None:
-    """Keep `facts` about `base_url` for new clients (and with `persist`, new kernels)."""
+    """Keep `facts` about `base_url` for new clients (and with `persist`, new kernels): each
+    fact given replaces the one of its name; the others are kept (a client's lessons and a
+    batch's rate are learned apart)."""
     address = _address(base_url)
-    cleaned = _clean(facts)
     with _lock:
+        cleaned = _clean({**_known.get(address, {}), **facts})
         _known[address] = cleaned
         if not persist:
             return
@@ -166,7 +174,7 @@ def forget(base_url: str) -> None:
 
 def learned(base_url: str | None = None) -> list[dict[str, Any]]:
     """What each gateway taught, for ``%gemini config``: one dict per base URL (``base_url``,
-    ``kind``, ``json_schema_refused``, ``levels``; the file's ``updated`` time where kept),
+    ``kind``, ``json_schema_refused``, ``levels``, ``rate``; the file's ``updated`` time where kept),
     this process's lessons over the log file's; only `base_url`'s when given."""
     wanted = None if base_url is None else _address(base_url)
     found: dict[str, dict[str, Any]] = {}
@@ -198,6 +206,7 @@ def learned(base_url: str | None = None) -> list[dict[str, Any]]:
             "kind": facts.get("kind"),
             "json_schema_refused": facts.get("json_schema_refused", False),
             "levels": facts.get("levels", {}),
+            "rate": facts.get("rate"),
             "updated": facts.get("updated"),
         }
         for address, facts in sorted(found.items())

@@ -81,6 +81,9 @@ def lesson_text(facts: Mapping[str, Any]) -> str:
         parts.append("refuses json_schema (schemas go as json_object)")
     for model, levels in sorted((facts.get("levels") or {}).items()):
         parts.append(f"{model} thinks at {', '.join(levels)}")
+    if facts.get("rate"):
+        rate = float(facts["rate"])
+        parts.append(f"batches start at {rate:.3g} requests/s ({rate * 60:.0f} per minute)")
     return "; ".join(parts)
 
 
