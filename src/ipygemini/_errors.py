@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from ._masking import SEARCHED_FROM, mask_key
@@ -190,6 +191,11 @@ def _as_error_dict(body: Any) -> dict[str, Any] | None:
     return None
 
 
+_SERVER_TRACE = re.compile(r'\n\s*File "[^"\n]*", line \d+')
+"""Where a server's message goes on with its own traceback (llama-cpp-python's server appends
+``File "/…/app.py", line 376, in …``): the user is shown what went wrong, not its paths."""
+
+
 def parse_error_body(raw: bytes) -> tuple[str, str | int | None, Any]:
     """(message, code, parsed body) from any error body gateways send.
 
@@ -207,7 +213,7 @@ def parse_error_body(raw: bytes) -> tuple[str, str | int | None, Any]:
     if err is None:
         return " ".join(text.split())[:300], None, body
     message = err.get("message")
-    message = " ".join(str(message).split()) if message is not None else ""
+    message = " ".join(_SERVER_TRACE.split(str(message))[0].split()) if message is not None else ""
     code = err.get("code")
     if code in ("", None):
         code = err.get("status") or err.get("type") or None

@@ -17,9 +17,11 @@ from pydantic import BaseModel
 from conftest import chat_bodies, client_for
 from ipygemini import AsyncClient, Client, Settings
 from ipygemini._errors import APIStatusError, BadRequestError, RateLimitError
+from ipygemini.client._adapt import GatewayMemory
 from ipygemini.client._policy import Runner, Send, Sleep, send_steps
 from ipygemini.client._retry import retry_after
 from ipygemini.client._schema import AnswerValidationError
+from ipygemini.gateway._llama import JSON_SCHEMA_MESSAGE
 from ipygemini.log import Entry
 from ipygemini.log._recording import exchange_log
 from ipygemini.log._usage import SESSION
@@ -179,9 +181,39 @@ def test_a_500_refusing_json_schema_falls_back_to_json_object_at_once(
     else:
         with client.stream("Label this", schema=Label) as stream:
             reply = stream.until_done()
-    assert isinstance(reply.parsed, Label)
-    sent = [body["response_format"]["type"] for body in chat_bodies(gw)]
-    assert sent == ["json_schema", "json_object"] and slept == []
+    assert isinstance(reply.parsed, Label)  # the fake, like llama, follows only the grammar
+    sent = [body["response_format"] for body in chat_bodies(gw)]
+    assert [fmt["type"] for fmt in sent] == ["json_schema", "json_object"] and slept == []
+    assert sent[1]["schema"] == sent[0]["json_schema"]["schema"]  # the grammar llama follows
+
+
+def test_a_gateway_refusing_the_schema_beside_json_object_gets_json_object_alone() -> None:
+    """The fallback's ``schema`` key is llama-cpp-python's; a gateway that refuses it by name
+    is asked with ``json_object`` alone (the schema is still in the system message)."""
+    memory = GatewayMemory()
+    body: dict[str, Any] = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Label this"}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "Label", "schema": {"type": "object"}},
+        },
+    }
+    assert memory.revise(body, 500, JSON_SCHEMA_MESSAGE)  # llama's own words
+    assert body["response_format"] == {"type": "json_object", "schema": {"type": "object"}}
+    assert "JSON Schema" in body["messages"][0]["content"]
+    assert memory.revise(body, 400, "response_format: unknown field 'schema'")
+    assert body["response_format"] == {"type": "json_object"}
+    assert not memory.revise(body, 400, "response_format: unknown field 'schema'")
+
+
+def test_an_answer_cut_off_at_max_tokens_is_not_asked_again(gw: FakeGateway) -> None:
+    """Asking again would be cut off again: one request, and the error says max_tokens."""
+    with pytest.raises(AnswerValidationError) as caught:
+        client_for(gw, max_retries=0).chat("Label this", schema=Label, max_tokens=3)
+    assert "cut off at max_tokens" in str(caught.value) and "--max-tokens" in str(caught.value)
+    assert caught.value.reply is not None and caught.value.reply.finish_reason == "length"
+    assert len(chat_bodies(gw)) == 1
 
 
 def test_a_500_naming_the_body_invalid_is_not_retried_nor_called_temporary(
@@ -200,6 +232,7 @@ def test_a_500_naming_the_body_invalid_is_not_retried_nor_called_temporary(
     error = caught.value
     assert isinstance(error, BadRequestError) and error.status_code == 500
     assert "Input should be a valid string" in str(error)
+    assert "app.py" not in str(error)  # the server's traceback is not the user's business
     assert "temporary" not in str(error) and len(chat_bodies(gw)) == 1 and slept == []
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._structured import json_object_fallback, refuses_json_schema
+from ._structured import drop_schema, json_object_fallback, refuses_json_schema
 from ._thinking import LEVELS, find_level, nearest_level
 
 __all__ = ["GatewayMemory", "accepted_levels", "auto_thinking_style"]
@@ -136,6 +136,8 @@ class GatewayMemory:
             if not self.json_schema_refused:
                 self.json_schema_refused = True
                 self._learned()
+            return True
+        if status >= 400 and drop_schema(body, message):
             return True
         if status != 400:
             return False

@@ -180,6 +180,9 @@ def chat_steps(core: Core, request: ChatRequest, body: dict[str, Any]) -> Steps[
     try:
         settle(schema, reply)
     except AnswerValidationError as exc:  # ask once more, saying what was wrong
+        if reply.finish_reason == "length":  # ... unless it was cut off: that would recur
+            recorder.finish(body, reply)
+            raise
         try:
             again = yield from _completion_steps(core, corrected_body(body, reply, exc), None)
         except BaseException:

@@ -8,6 +8,7 @@ means. pydantic is imported (by `ipygemini.client._schema`) only when a schema i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,9 @@ def refuses_json_schema(status: int, message: str) -> bool:
     if status < 400:
         return False
     lowered = message.lower()
-    allowed = lowered.partition("input should be")[2].partition("[")[0]
+    # what the validation message allows, up to where it goes on about the input: pydantic's
+    # "... 'json_object' [type=literal_error" or a dict's "...'json_object'\", 'input': ..."
+    allowed = re.split(r"[\[\]\"\n]", lowered.partition("input should be")[2], maxsplit=1)[0]
     if "json_object" in allowed:  # a validation message listing the types it takes
         return "json_schema" not in allowed
     return "json_schema" in lowered and any(
@@ -71,7 +74,13 @@ def json_object_fallback(body: dict[str, Any]) -> bool:
         return False
     spec = fmt.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, Mapping) else None
-    body["response_format"] = {"type": "json_object"}
+    # llama-cpp-python constrains the answer to a ``schema`` beside ``json_object`` (LiteLLM
+    # passes it on); a gateway that takes no such key is asked again without it (`drop_schema`)
+    body["response_format"] = (
+        {"type": "json_object", "schema": schema}
+        if isinstance(schema, Mapping)
+        else {"type": "json_object"}
+    )
     instruction = _INSTRUCTION + json.dumps(schema, ensure_ascii=False)
     messages = body.get("messages")
     if isinstance(messages, list):
@@ -85,6 +94,19 @@ def json_object_fallback(body: dict[str, Any]) -> bool:
     return True
 
 
+def drop_schema(body: dict[str, Any], message: str) -> bool:
+    """A gateway refused the ``schema`` beside ``json_object`` (its error names it): ask with
+    ``json_object`` alone (the schema is still in the system message). False when that is not
+    the case."""
+    fmt = body.get("response_format")
+    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_object" or "schema" not in fmt:
+        return False
+    if "schema" not in message.lower():
+        return False
+    body["response_format"] = {"type": "json_object"}
+    return True
+
+
 def settle(
     schema: OutputSchema, reply: Reply, *, earlier: AnswerValidationError | None = None
 ) -> Reply:
@@ -95,6 +117,13 @@ def settle(
     try:
         reply.parsed = schema.parse(reply.text)
     except AnswerValidationError as exc:
+        if reply.finish_reason == "length":  # asking again would be cut off again
+            raise AnswerValidationError(
+                f"The answer was cut off at max_tokens before it followed the schema "
+                f"{schema.name}: raise max_tokens (--max-tokens); error.reply.text has what came.",
+                field=exc.field,
+                reply=reply,
+            ) from None
         again = " (asked twice)" if earlier is not None else ""
         raise AnswerValidationError(
             f"The answer does not follow the schema {schema.name}{again}: {exc.message}.",

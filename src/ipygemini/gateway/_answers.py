@@ -222,7 +222,8 @@ def _json_texts(
     body: Mapping[str, Any], prompt: str, merged: Directives, hooks: PlanHooks, n: int
 ) -> list[str] | None:
     """The JSON answers of a schema or JSON-mode request (None: not one)."""
-    schema = requested_schema(body)
+    # llama-cpp-python follows a schema only as a grammar from response_format
+    schema = requested_schema(body, from_messages=not merged.has("llama_cpp"))
     if schema is not None:
         doc = document_for(schema, prompt)
         if merged.has("bad_json") and hooks.spend_bad_json(merged.get_int("times", 1)):

@@ -3,8 +3,10 @@
 Its OpenAI-compatible server validates the body with pydantic and answers a body it cannot
 take with HTTP 500 (not 400) and the validation message, e.g. for ``response_format`` type
 ``json_schema`` ("Input should be 'text' or 'json_object'") and for an assistant turn whose
-``content`` is null ("content: Input should be a valid string"). LiteLLM passes such errors
-through. Clients must recognise them by what they say, whatever the status.
+``content`` is null ("Input should be a valid string"), with the server's own file and line
+after it. LiteLLM passes such errors through. Clients must recognise them by what they say,
+whatever the status. With ``{"type": "json_object", "schema": ...}`` it constrains the answer
+to the schema (a grammar); a schema only in the system message it does not follow.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from ._schema_answers import schema_refused
 
 __all__ = ["JSON_SCHEMA_MESSAGE", "NULL_CONTENT_MESSAGE", "llama_cpp_refusal"]
 
-JSON_SCHEMA_MESSAGE = (
-    "1 validation error: response_format.type: Input should be 'text' or 'json_object'"
+JSON_SCHEMA_MESSAGE = (  # as llama-cpp-python 0.3.36 words it, its source file's path included
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+    "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+    "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File "
+    '"/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+    "    POST /v1/chat/completions"
 )
-NULL_CONTENT_MESSAGE = "1 validation error: messages.1.content: Input should be a valid string"
+NULL_CONTENT_MESSAGE = (
+    "1 validation error:\n  {'type': 'string_type', 'loc': ('body', 'messages', 1, 'content'), "
+    "'msg': 'Input should be a valid string', 'input': None}\n\n  File "
+    '"/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+    "    POST /v1/chat/completions"
+)
 
 
 def _server_error(message: str) -> GatewayError:

@@ -28,11 +28,16 @@ def schema_refused(body: Mapping[str, Any]) -> bool:
     return isinstance(fmt, Mapping) and fmt.get("type") == "json_schema"
 
 
-def requested_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The JSON Schema the answer must follow: ``response_format.json_schema.schema``, else the
-    first ``{...}`` after "JSON Schema" in a system/developer message; None when there is none.
+def requested_schema(
+    body: Mapping[str, Any], *, from_messages: bool = True
+) -> Mapping[str, Any] | None:
+    """The JSON Schema the answer must follow: ``response_format.json_schema.schema`` (or the
+    ``schema`` beside ``json_object``, which llama-cpp-python takes), else the first ``{...}``
+    after "JSON Schema" in a system/developer message; None when there is none.
 
-    ``response_format: {"type": "text"}`` turns the system-message fallback off.
+    ``response_format: {"type": "text"}`` turns the system-message fallback off, and so does
+    `from_messages` false (a server that constrains the answer only by what the body's
+    ``response_format`` says, like llama-cpp-python's grammar).
     """
     fmt = body.get("response_format")
     if isinstance(fmt, Mapping):
@@ -42,6 +47,10 @@ def requested_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
         schema = spec.get("schema") if isinstance(spec, Mapping) else None
         if fmt.get("type") == "json_schema" and isinstance(schema, Mapping):
             return schema
+        if fmt.get("type") == "json_object" and isinstance(fmt.get("schema"), Mapping):
+            return fmt["schema"]  # type: ignore[no-any-return]
+    if not from_messages:
+        return None
     for message in body.get("messages") or ():
         if isinstance(message, Mapping) and message.get("role") in ("system", "developer"):
             found = _schema_in_text(message_text(message.get("content")))
