@@ -272,3 +272,14 @@ def test_the_key_is_masked_in_tool_results_and_errors(gw: FakeGateway) -> None:
     assert "sk-tool-test-SECRET-1234" not in sent + repr(reply.tool_calls) + reply.text
     assert reply.tool_calls[0].result == "the key is …1234!"
     assert reply.tool_calls[1].error == "RuntimeError: bad key …1234"
+
+
+@pytest.mark.parametrize("forced", ["required", {"type": "function", "function": {"name": "add"}}])
+def test_a_forced_tool_choice_holds_for_the_first_round_only(gw: FakeGateway, forced: Any) -> None:
+    """Servers call a forced tool every time (llama-cpp-python, LiteLLM): forced again, the
+    model could never answer with the result, and the loop ran to max_tool_rounds."""
+    reply = client(gw).chat("two plus three?", tools=[add], extra_body={"tool_choice": forced})
+    assert reply.complete and len(reply.tool_calls) == 1 and reply.tool_calls[0].result
+    bodies = [r.body for r in gw.requests if r.path.endswith("/chat/completions")]
+    assert [body.get("tool_choice") for body in bodies] == [forced, "auto"]
+    assert reply.text and not reply.notes

@@ -146,7 +146,12 @@ class ToolLoop:
             events.append(TextDelta("\n\n"))
         self._calls_start = len(reply.tool_calls)
         self._text_start = len(reply.text)
-        return {**body, "messages": messages}
+        following = {**body, "messages": messages}
+        if body.get("tool_choice") == "required" or isinstance(body.get("tool_choice"), Mapping):
+            # a forced call holds for the first round; forced again, the model could never
+            # answer with the results (servers call every time: max_tool_rounds would end it)
+            following["tool_choice"] = "auto"
+        return following
 
 
 def added_usage(a: Usage | None, b: Usage | None) -> Usage | None:

@@ -179,14 +179,17 @@ def plan_tool_calls(
     """The calls that answer `body`: the next scripted round, taken only when `body` declares
     tools and ``tool_choice`` is not "none" (an empty round = a text answer), else
     one call of the first declared tool (or the one ``tool_choice`` names) with arguments made
-    from its parameters schema, as long as the conversation has no ``tool`` message yet."""
+    from its parameters schema, as long as the conversation has no ``tool`` message yet or
+    ``tool_choice`` forces a call ("required" or a function: real servers then always call)."""
     tools = declared_tools(body)
     choice = body.get("tool_choice")
     if not tools or choice == "none":
         return ()
     scripted = next_round()
     if scripted is None:
-        if any(isinstance(m, Mapping) and m.get("role") == "tool" for m in body["messages"]):
+        forced = choice == "required" or isinstance(choice, Mapping)  # calls every time
+        answered = any(isinstance(m, Mapping) and m.get("role") == "tool" for m in body["messages"])
+        if answered and not forced:
             return ()
         name, parameters = tools[0]
         function = choice.get("function") if isinstance(choice, Mapping) else None
