@@ -46,10 +46,17 @@ class AnswerValidationError(GeminiError, ValueError):
 
     hint = "The raw answer is in error.reply.text; simplify the schema or ask more precisely."
 
-    def __init__(self, message: str, *, field: str | None = None, reply: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        reply: Any = None,
+        hint: str | None = None,
+    ) -> None:
         self.field = field
         self.reply = reply
-        super().__init__(message)
+        super().__init__(message, hint=hint)
 
 
 @dataclass(frozen=True)

@@ -119,10 +119,12 @@ def settle(
     except AnswerValidationError as exc:
         if reply.finish_reason == "length":  # asking again would be cut off again
             raise AnswerValidationError(
-                f"The answer was cut off at max_tokens before it followed the schema "
-                f"{schema.name}: raise max_tokens (--max-tokens); error.reply.text has what came.",
+                f"The answer was cut off (finish_reason 'length': max_tokens, or the server's "
+                f"context) before it followed the schema {schema.name}.",
                 field=exc.field,
                 reply=reply,
+                hint="Raise max_tokens (--max-tokens) or ask for less; error.reply.text has "
+                "what came.",
             ) from None
         again = " (asked twice)" if earlier is not None else ""
         raise AnswerValidationError(
