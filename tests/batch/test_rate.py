@@ -148,6 +148,15 @@ def test_a_rate_is_kept_only_once_it_has_held() -> None:
     assert gov.learned_rate() == pytest.approx(min(gov.rate, gov.decrease * gov.ceiling))
 
 
+def test_a_known_rate_the_gateway_refuses_is_replaced_at_once() -> None:
+    """A key with a lower limit on the same base URL: the lower rate is kept even from a batch
+    too short for it to hold, so the next batch does not meet the same 429."""
+    run = run_batch(12, limit=5, governor=lambda clock: RateGovernor(known_rate=19, clock=clock))
+    assert run.gateway.refused >= 1
+    learned = run.governor.learned_rate()
+    assert learned is not None and learned < 5
+
+
 def test_a_batch_that_knows_the_rate_starts_there() -> None:
     """What an earlier batch learned: no slow start, no 429, over 90% of the limit."""
     run = run_batch(120, governor=lambda clock: RateGovernor(known_rate=19.0, clock=clock))

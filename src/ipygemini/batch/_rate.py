@@ -162,13 +162,17 @@ class RateGovernor:
     def learned_rate(self) -> float | None:
         """The rate to start the next batch at (for `known_rate`): the rate now, under the
         rate of this batch's last 429 if it had one, once it has held for a second's worth of
-        answers; None when it learned nothing (it never met a limit and knew none, its last
-        cut was not yet shown to hold, or `max_rpm` set the pace)."""
-        if self.cap is not None or self.slow_start or self._held < self.rate:
+        answers (a known rate the gateway refused: the lower one at once); None when it
+        learned nothing (it never met a limit and knew none, a first estimate was not yet
+        shown to hold, or `max_rpm` set the pace)."""
+        if self.cap is not None or self.slow_start:
             return None
         if self.throttles and self.ceiling is not None:  # under the last 429's rate
-            return min(self.rate, self.decrease * self.ceiling)
-        return self.rate
+            lower = min(self.rate, self.decrease * self.ceiling)
+            # a known rate the gateway refused is replaced at once (lower is safe); a first
+            # estimate only once it held (it can be above the limit)
+            return lower if self.known or self._held >= self.rate else None
+        return self.rate if self._held >= self.rate else None
 
     def __repr__(self) -> str:
         return f"RateGovernor(rate={self.rate:.2f}/s, sent={self.sent}, throttles={self.throttles})"
