@@ -157,13 +157,14 @@ def test_running_again_resumes_from_the_log(gw: FakeGateway) -> None:
 def test_the_next_batch_starts_at_the_rate_this_one_learned(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch that met the gateway's limit keeps the rate it found (per base URL, in the log
-    file, shown by ``%gemini config``); the next batch starts there instead of slow-starting
-    into another 429 and its Retry-After pause. A client that does not log keeps it in this
-    process only."""
+    """A batch that met the gateway's limit keeps the rate that held (per base URL and model,
+    in the log file, shown by ``%gemini config``); the next batch with that model starts there
+    instead of slow-starting into another 429 and its Retry-After pause; another model does
+    not; `forget_gateway` forgets it."""
     import sqlite3
 
     from ipygemini.batch import _map
+    from ipygemini.log import forget_gateway
     from ipygemini.magic._commands import gateway_lesson
 
     governors: list[RateGovernor] = []
@@ -175,23 +176,31 @@ def test_the_next_batch_starts_at_the_rate_this_one_learned(
 
     monkeypatch.setattr(_map, "RateGovernor", Spy)
 
-    def kept(base_url: str) -> float:
-        (facts,) = (
+    def kept(base_url: str) -> dict[str, float]:
+        row = (
             sqlite3.connect(home / "log.sqlite3")
             .execute("SELECT facts FROM gateways WHERE base_url = ?", (base_url,))
             .fetchone()
         )
-        return float(json.loads(facts)["rate"])
+        return dict(json.loads(row[0]).get("rates", {})) if row else {}
 
     with FakeGateway(rate_limit=5, rate_window=1.0) as gw:
-        first = client_for(gw).map([f"first {i}" for i in range(16)], progress=False)
-        assert first.statuses == {"complete": 16} and gw.refused >= 1  # slow start met it
-        rate = kept(gw.base_url)
+        client = client_for(gw, model="gemini-2.5-flash")
+        first = client.map([f"first {i}" for i in range(24)], progress=False)
+        assert first.statuses == {"complete": 24} and gw.refused >= 1  # slow start met it
+        rate = kept(gw.base_url)["gemini-2.5-flash"]
         assert 0.8 * 5 <= rate < 5  # under the limit it met
-        assert f"batches start at {rate:.3g} requests/s" in gateway_lesson(gw.base_url)
+        lesson = gateway_lesson(gw.base_url)
+        assert f"gemini-2.5-flash batches start at {rate:.3g} requests/s" in lesson
         second = client_for(gw).map([f"second {i}" for i in range(3)], progress=False)
         assert second.statuses == {"complete": 3}
         assert governors[1].start_rate == rate and not governors[1].slow_start
-        rate = kept(gw.base_url)  # (lower if the first batch's last window refused one)
-        unlogged = client_for(gw, log=False).map(["third"], progress=False)
-        assert unlogged.statuses == {"complete": 1} and governors[2].start_rate == rate
+        assert kept(gw.base_url)["gemini-2.5-flash"] == rate  # too short to teach anything
+        other = client_for(gw).map(["third"], progress=False, model="gemini-2.5-pro")
+        assert other.statuses == {"complete": 1} and governors[2].slow_start  # its own limit
+        unlogged = client_for(gw, log=False).map(["fourth"], progress=False)
+        assert unlogged.statuses == {"complete": 1} and governors[3].start_rate == rate
+        forget_gateway(gw.base_url)
+        assert kept(gw.base_url) == {} and gateway_lesson(gw.base_url) == ""
+        client_for(gw).map(["fifth"], progress=False)
+        assert governors[4].slow_start

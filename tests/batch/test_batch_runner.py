@@ -20,7 +20,7 @@ def answer(text: str) -> Reply:
 
 
 def run(prompts: list[str | None], ask: Any, **kw: Any) -> list[Any]:
-    clock = FakeClock()
+    clock = kw.pop("clock", None) or FakeClock()  # the governor's clock, when it has one
     kw.setdefault("governor", RateGovernor(clock=clock, start_rate=1000))
     return asyncio.run(run_rows(prompts, ask, sleep=clock.sleep, clock=clock, **kw))
 
@@ -54,8 +54,9 @@ def test_throttles_slow_the_batch_and_are_retried() -> None:
             raise error
         return answer(prompt)
 
-    governor = RateGovernor(start_rate=1000)
-    outcomes = run([str(i) for i in range(6)], ask, governor=governor, concurrency=2)
+    clock = FakeClock()
+    governor = RateGovernor(start_rate=1000, clock=clock)
+    outcomes = run([str(i) for i in range(6)], ask, governor=governor, concurrency=2, clock=clock)
     assert all(o.status == "complete" for o in outcomes)
     assert governor.throttles == 3 and governor.paused_until > 0
     assert [o.attempts for o in outcomes] == [2, 1, 2, 1, 2, 1]

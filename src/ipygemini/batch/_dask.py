@@ -34,8 +34,14 @@ class ActorGovernor:
     def succeeded(self) -> None:
         self.actor.succeeded().result()
 
-    def throttled(self, sent_at: float, retry_after: float | None = None) -> None:
-        self.actor.throttled(sent_at, retry_after).result()
+    def throttled(
+        self, sent_at: float, retry_after: float | None = None, overloaded: bool = False
+    ) -> None:
+        self.actor.throttled(sent_at, retry_after, overloaded).result()
+
+    def learned_rate(self) -> float | None:
+        rate = self.actor.learned_rate().result()
+        return None if rate is None else float(rate)
 
 
 def map_dask(
@@ -85,7 +91,7 @@ def map_dask(
     governor = cluster.submit(
         RateGovernor,
         max_rpm=max_rpm,
-        known_rate=known_rate(settings),
+        known_rate=known_rate(settings, options.get("model")),
         clock=time.time,
         actor=True,
     )
@@ -114,9 +120,10 @@ def answer_partition(
     options: dict[str, Any],
 ) -> Any:
     """One partition's answers (runs on a worker, on a private event loop)."""
-    from ._map import BatchPlan, amap, batch_client
+    from ._map import BatchPlan, amap, batch_client, keep_rate
 
     plan = BatchPlan(part, template, shape)
+    shared = ActorGovernor(governor)
 
     async def main() -> Any:
         client = batch_client(client_type, settings)
@@ -124,7 +131,7 @@ def answer_partition(
             return await amap(
                 client,
                 plan,
-                governor=ActorGovernor(governor),
+                governor=shared,
                 clock=time.time,
                 concurrency=concurrency,
                 **options,
@@ -132,4 +139,7 @@ def answer_partition(
         finally:
             await client.aclose()
 
-    return asyncio.run(main()).to_frame()
+    answers = asyncio.run(main())
+    # what the cluster's one governor learned so far (each partition writes it; the last wins)
+    keep_rate(settings, options.get("model"), shared.learned_rate())
+    return answers.to_frame()

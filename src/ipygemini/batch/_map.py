@@ -140,9 +140,8 @@ async def amap(
     input order. `governor` may be shared (a Dask actor's proxy); else one is made here."""
     own_governor = governor is None
     if governor is None:
-        governor = RateGovernor(
-            max_rpm=max_rpm, known_rate=known_rate(client.settings), clock=clock
-        )
+        known = known_rate(client.settings, options.get("model"))
+        governor = RateGovernor(max_rpm=max_rpm, known_rate=known, clock=clock)
     if outcomes is None:
         outcomes = []
     resume = resumes(client.settings, options)
@@ -183,27 +182,30 @@ async def amap(
         outcomes=outcomes,
         resumable=bool(client.settings.log),
     )
-    if own_governor:
-        keep_rate(client.settings, governor.learned_rate())
+    if own_governor:  # (not after Ctrl-C: an interrupted batch keeps what was known)
+        keep_rate(client.settings, options.get("model"), governor.learned_rate())
     return plan.batch(outcomes)
 
 
-def known_rate(settings: Settings) -> float | None:
-    """The rate an earlier batch learned of this gateway (requests/s), or None."""
+def known_rate(settings: Settings, model: str | None = None) -> float | None:
+    """The rate (requests/s) an earlier batch learned for `model` (the settings' model when
+    None) on this gateway, or None. Per model: Gemini's limits are a model's, per key."""
     from ..log._gateways import recall
 
-    rate = recall(settings.base_url, persist=keeps_lessons(settings)).get("rate")
+    rates = recall(settings.base_url, persist=keeps_lessons(settings)).get("rates") or {}
+    rate = rates.get(model or settings.model)
     return float(rate) if rate else None
 
 
-def keep_rate(settings: Settings, rate: float | None) -> None:
-    """Keep the rate this batch learned for the next batch on this gateway (a new kernel's
-    too, unless the client does not log)."""
+def keep_rate(settings: Settings, model: str | None, rate: float | None) -> None:
+    """Keep the rate this batch learned for the next batch with `model` on this gateway (a
+    new kernel's too, unless the client does not log)."""
     if rate is None:
         return
     from ..log._gateways import remember
 
-    remember(settings.base_url, {"rate": rate}, persist=keeps_lessons(settings))
+    rates = {model or settings.model: rate}
+    remember(settings.base_url, {"rates": rates}, persist=keeps_lessons(settings))
 
 
 def keeps_lessons(settings: Settings) -> bool:

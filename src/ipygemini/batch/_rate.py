@@ -29,6 +29,12 @@ PROBE_FRACTION = 0.25
 """Before the first 429 the rate stays within what was answered in the last second plus
 max(`PROBE_MARGIN`, `PROBE_FRACTION` of it): quick to grow, never a burst past the limit."""
 
+PROOF_ANSWERS = 10
+"""Answers without a 429 after the last cut before a learned rate is kept for later batches."""
+
+SEND_MEMORY = 10.0
+"""Seconds of send times kept: a 429 can come back long after its request was sent."""
+
 CUT_INTERVAL = 1.0
 """At most one slow-down per second: gateways count in windows (per second or minute), and
 once a window is full every request in it is refused whatever the rate."""
@@ -91,7 +97,15 @@ class RateGovernor:
         self._held = 0
         """Answers since the last cut (or the start): how long the rate has held."""
         self._sends: deque[float] = deque()
-        """Send times of the last second (to know how many the gateway took before a 429)."""
+        """Send times of the last `SEND_MEMORY` seconds (how many the gateway took in the second
+        before a refused request, however late its 429 comes back)."""
+        self._refused: deque[float] = deque()
+        """Send times of the refused requests among them."""
+        self._last_second: deque[float] = deque()
+        self.peak = 0
+        """The most requests sent in any one second: a rate this batch really sent at."""
+        self._limited = False
+        """A 429 cut the rate (a 503, an overloaded model, cuts but teaches no limit)."""
 
     def claim(self) -> tuple[float, float]:
         """``(wait, start)``: with ``wait == 0`` the request may go now and its slot is booked
@@ -109,8 +123,12 @@ class RateGovernor:
         self.next_start = max(base, self.paused_until) + interval
         self.sent += 1
         self._sends.append(now)
-        while self._sends[0] < now - 1.0:
+        while self._sends[0] < now - SEND_MEMORY:
             self._sends.popleft()
+        self._last_second.append(now)
+        while self._last_second[0] <= now - 1.0:
+            self._last_second.popleft()
+        self.peak = max(self.peak, len(self._last_second))
         return 0.0, now
 
     def succeeded(self) -> None:
@@ -137,19 +155,28 @@ class RateGovernor:
         if self.cap is not None:
             self.rate = min(self.rate, self.cap)
 
-    def throttled(self, sent_at: float, retry_after: float | None = None) -> None:
-        """The request sent at `sent_at` got a 429/503: slow down and pause all for `retry_after`.
+    def throttled(
+        self, sent_at: float, retry_after: float | None = None, overloaded: bool = False
+    ) -> None:
+        """The request sent at `sent_at` got a 429 (`overloaded`: a 503): slow down and pause
+        all for `retry_after`.
 
         Requests already sent before the last cut were sent too fast for the old rate, not the
         new one: their rejections do not cut again, nor does any within `CUT_INTERVAL`.
         """
         now = self.clock()
         self.throttles += 1
+        self._refused.append(sent_at)
+        while self._refused[0] < now - SEND_MEMORY:
+            self._refused.popleft()
         if sent_at >= self._last_cut and now - self._last_cut >= CUT_INTERVAL:
+            self._limited = self._limited or not overloaded
             # the limit is at most what the gateway took in the second before the refused
-            # request (less than the rate when it overshot while probing)
-            took = sum(1 for t in self._sends if sent_at - 1.0 <= t < sent_at)
-            rate = min(self.rate, float(took) or self.rate)
+            # request (less than the rate when it overshot while probing); refused ones it
+            # did not take
+            sent = sum(1 for t in self._sends if sent_at - 1.0 <= t < sent_at)
+            refused = sum(1 for t in self._refused if sent_at - 1.0 <= t < sent_at)
+            rate = min(self.rate, float(sent - refused) or self.rate)
             self.ceiling = rate
             self.rate = max(self.min_rate, rate * self.decrease)
             self._last_cut = now
@@ -160,19 +187,23 @@ class RateGovernor:
             self.next_start = max(self.next_start, self.paused_until)
 
     def learned_rate(self) -> float | None:
-        """The rate to start the next batch at (for `known_rate`): the rate now, under the
-        rate of this batch's last 429 if it had one, once it has held for a second's worth of
-        answers (a known rate the gateway refused: the lower one at once); None when it
-        learned nothing (it never met a limit and knew none, a first estimate was not yet
-        shown to hold, or `max_rpm` set the pace)."""
-        if self.cap is not None or self.slow_start:
+        """The rate to start the next batch at (for `known_rate`), or None when this batch
+        learned nothing: it never met a 429 and knew no rate, `max_rpm` set the pace, or the
+        rate has not yet held for `PROOF_ANSWERS` (and a second's worth of) answers since the
+        last cut (a short or interrupted batch, or one stray 429, keeps what was known).
+        Never above a rate this batch really sent at (`peak`) nor the rate of its last 429,
+        and never below half a known rate (one batch moves it at most that far)."""
+        if self.cap is not None or self._held < max(self.rate, PROOF_ANSWERS):
             return None
-        if self.throttles and self.ceiling is not None:  # under the last 429's rate
-            lower = min(self.rate, self.decrease * self.ceiling)
-            # a known rate the gateway refused is replaced at once (lower is safe); a first
-            # estimate only once it held (it can be above the limit)
-            return lower if self.known or self._held >= self.rate else None
-        return self.rate if self._held >= self.rate else None
+        if self._limited and self.ceiling is not None:
+            rate = min(self.rate, self.decrease * self.ceiling)
+        elif self.known:
+            rate = self.rate
+        else:
+            return None
+        if self.known:
+            return max(min(rate, max(float(self.peak), self.start_rate)), self.start_rate / 2)
+        return min(rate, float(self.peak))
 
     def __repr__(self) -> str:
         return f"RateGovernor(rate={self.rate:.2f}/s, sent={self.sent}, throttles={self.throttles})"

@@ -290,7 +290,8 @@ async def run_rows(
                     progress.throttled += 1
                     throttles += 1
                     asked = getattr(exc, "retry_after", None)
-                    governor.throttled(start, asked)
+                    overloaded = getattr(exc, "status_code", None) == 503
+                    governor.throttled(start, asked, overloaded)
                     if throttles <= throttle_retries:
                         if asked is None:  # no pause to honour: this row backs off alone
                             await sleep(THROTTLE_WAIT * 2 ** min(throttles - 1, 3) * jitter())

@@ -36,6 +36,7 @@ __all__ = [
     "default_path",
     "entries",
     "exchange_from",
+    "forget_gateway",
     "gateways",
     "get",
     "path",
@@ -75,11 +76,20 @@ def entries(n: int = 20, search: str | None = None) -> Any:
 def gateways(base_url: str | None = None) -> list[dict[str, Any]]:
     """What each gateway taught this client (``%gemini config`` shows it): one dict per base
     URL with ``kind`` ("litellm" or None), ``json_schema_refused``, ``levels`` (the thinking
-    levels each model accepts), ``rate`` (requests/s a batch learned it sustains; the next
-    batch starts there) and ``updated``; only `base_url`'s when given."""
+    levels each model accepts), ``rates`` (by model, the requests/s a batch found it sustains:
+    the next batch starts there) and ``updated``; only `base_url`'s when given."""
     from ._gateways import learned
 
     return learned(base_url)
+
+
+def forget_gateway(base_url: str) -> None:
+    """Forget what the gateway at `base_url` taught (its lessons and the batches' rates), in
+    this process and in the log file: the next client and batch learn it again (say, after a
+    new API key with other limits)."""
+    from ._gateways import forget
+
+    forget(base_url)
 
 
 def get(entry_id: int) -> Entry | None:

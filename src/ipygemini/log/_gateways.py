@@ -33,8 +33,8 @@ CREATE TABLE IF NOT EXISTS gateways (
 )
 """
 """One row per base URL: `facts` is a JSON object (``kind``, ``json_schema_refused``,
-``levels`` by model, ``rate`` in requests per second), `updated` the Unix time it was last
-written."""
+``levels`` by model, ``rates``: requests per second a batch found the gateway sustains, by
+model), `updated` the Unix time it was last written."""
 
 BUSY_SECONDS = 5.0
 
@@ -89,10 +89,23 @@ def _clean(facts: Mapping[str, Any]) -> dict[str, Any]:
         }
         if kept:
             out["levels"] = kept
-    rate = facts.get("rate")
-    if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < 1e6:
-        out["rate"] = float(rate)
+    rates = facts.get("rates")
+    if isinstance(rates, Mapping):
+        kept_rates = {
+            str(model): float(rate)
+            for model, rate in rates.items()
+            if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < 1e6
+        }
+        if kept_rates:
+            out["rates"] = kept_rates
     return out
+
+
+def _merged(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """`old` with `new`'s facts in place of theirs; batch rates merge model by model."""
+    rates = {**(old.get("rates") or {}), **(new.get("rates") or {})}
+    merged = _clean({**old, **new, "rates": rates})
+    return merged
 
 
 def recall(base_url: str, *, persist: bool = True) -> dict[str, Any]:
@@ -129,17 +142,24 @@ def _stored(path: Path, address: str) -> dict[str, Any]:
 
 def remember(base_url: str, facts: Mapping[str, Any], *, persist: bool = True) -> None:
     """Keep `facts` about `base_url` for new clients (and with `persist`, new kernels): each
-    fact given replaces the one of its name; the others are kept (a client's lessons and a
-    batch's rate are learned apart)."""
+    fact given replaces the one of its name (a batch's rate, the one of its model); the others
+    are kept, this process's and the log file's (a client's lessons and a batch's rates are
+    learned apart, by other kernels too)."""
     address = _address(base_url)
     with _lock:
-        cleaned = _clean({**_known.get(address, {}), **facts})
-        _known[address] = cleaned
+        _known[address] = _merged(_known.get(address, {}), facts)
         if not persist:
             return
         try:
             connection = _connect(_path())
             try:
+                # what another kernel kept since this one read the row stays, unless replaced
+                row = connection.execute(
+                    "SELECT facts FROM gateways WHERE base_url = ?", (address,)
+                ).fetchone()
+                stored = json.loads(row[0]) if row else {}
+                cleaned = _merged(stored if isinstance(stored, Mapping) else {}, facts)
+                _known[address] = _merged(_known[address], cleaned)
                 connection.execute(
                     "INSERT INTO gateways (base_url, facts, updated) VALUES (?, ?, ?) "
                     "ON CONFLICT (base_url) DO UPDATE SET facts = excluded.facts, "
@@ -148,7 +168,7 @@ def remember(base_url: str, facts: Mapping[str, Any], *, persist: bool = True) -
                 )
             finally:
                 connection.close()
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, ValueError):
             pass  # learned again from the gateway next time
 
 
@@ -174,7 +194,7 @@ def forget(base_url: str) -> None:
 
 def learned(base_url: str | None = None) -> list[dict[str, Any]]:
     """What each gateway taught, for ``%gemini config``: one dict per base URL (``base_url``,
-    ``kind``, ``json_schema_refused``, ``levels``, ``rate``; the file's ``updated`` time where kept),
+    ``kind``, ``json_schema_refused``, ``levels``, ``rates``; the file's ``updated`` time where kept),
     this process's lessons over the log file's; only `base_url`'s when given."""
     wanted = None if base_url is None else _address(base_url)
     found: dict[str, dict[str, Any]] = {}
@@ -206,7 +226,7 @@ def learned(base_url: str | None = None) -> list[dict[str, Any]]:
             "kind": facts.get("kind"),
             "json_schema_refused": facts.get("json_schema_refused", False),
             "levels": facts.get("levels", {}),
-            "rate": facts.get("rate"),
+            "rates": facts.get("rates", {}),
             "updated": facts.get("updated"),
         }
         for address, facts in sorted(found.items())

@@ -81,9 +81,8 @@ def lesson_text(facts: Mapping[str, Any]) -> str:
         parts.append("refuses json_schema (schemas go as json_object)")
     for model, levels in sorted((facts.get("levels") or {}).items()):
         parts.append(f"{model} thinks at {', '.join(levels)}")
-    if facts.get("rate"):
-        rate = float(facts["rate"])
-        parts.append(f"batches start at {rate:.3g} requests/s ({rate * 60:.0f} per minute)")
+    for model, rate in sorted((facts.get("rates") or {}).items()):
+        parts.append(f"{model} batches start at {float(rate):.3g} requests/s")
     return "; ".join(parts)
 
 
