@@ -67,11 +67,9 @@ def test_retry_after_pauses_every_worker_and_rejections_count() -> None:
 
 def test_one_burst_of_refusals_slows_down_once() -> None:
     clock = FakeClock()
-    gov = RateGovernor(start_rate=10, clock=clock)
-    for _ in range(10):
-        gov.succeeded()
+    gov = RateGovernor(start_rate=8, clock=clock)
     taken = [send(gov, clock) for _ in range(5)]
-    refused = [send(gov, clock) for _ in range(3)]
+    refused = [send(gov, clock) for _ in range(3)]  # the first sent 0.625 s in
     clock.now = 1.0
     before = gov.rate
     for s in refused:
@@ -81,6 +79,9 @@ def test_one_burst_of_refusals_slows_down_once() -> None:
     cut = gov.rate
     gov.throttled(clock.now)  # within a second of the cut: no second cut
     assert gov.rate == cut
+    early = RateGovernor(start_rate=8, clock=FakeClock())
+    early.throttled(send(early, early.clock))  # refused at once: maybe another's traffic
+    assert early.rate == pytest.approx(8 * early.decrease)  # a gentle cut, not to 0.95/s
 
 
 def test_growth_stays_under_the_rate_of_a_recent_refusal() -> None:
@@ -165,6 +166,15 @@ def test_a_lower_limit_replaces_a_known_rate_once_it_held() -> None:
         assert learned is not None and learned == pytest.approx(max(known / 2, 0.95 * 5), rel=0.05)
         known = learned
     assert known < 5
+
+
+def test_a_known_rate_below_the_limit_is_outgrown() -> None:
+    """A rate kept from a key with a lower limit: probed gently for half a minute, then as
+    after a deep cut, so a batch with a higher limit finds it (and keeps it)."""
+    run = run_batch(1000, governor=lambda clock: RateGovernor(known_rate=4.75, clock=clock))
+    learned = run.governor.learned_rate()
+    assert learned is not None and learned > 15
+    assert run.share_refused() <= 0.02
 
 
 def test_what_a_batch_learned_is_what_it_showed() -> None:

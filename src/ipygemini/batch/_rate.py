@@ -11,7 +11,8 @@ it, and for a minute the rate stays under that; a ``Retry-After`` pauses every w
 the one that got it), and probing near the limit just found is gentle. Every attempt counts
 against the rate, rejected ones too, so a gateway that refuses is not hammered. `max_rpm` caps
 the rate whatever was learned; `known_rate` (what an earlier batch on the gateway learned)
-starts the batch there, with no slow start.
+starts the batch there, with no slow start, probing gently above it for `KNOWN_TRUST` seconds.
+`learned_rate()` is what a batch showed, for the next one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ max(`PROBE_MARGIN`, `PROBE_FRACTION` of it): quick to grow, never a burst past t
 PROOF_ANSWERS = 10
 """Answers without a 429 after the last cut before a learned rate is kept for later batches."""
 
+MIN_SPAN = 0.5
+"""Seconds of sending before a 429 from which a limit can be told (sooner: cut by `decrease`)."""
+
 SEND_MEMORY = 10.0
 """Seconds of send times kept: a 429 can come back long after its request was sent."""
 
@@ -44,6 +48,10 @@ CEILING_SLOWDOWN = 0.1
 """Above `NEAR_CEILING` times the rate of the last 429 the rate grows `CEILING_SLOWDOWN` as
 fast: a gateway's limit rarely moves, and each 429 costs a ``Retry-After`` pause for all."""
 
+
+KNOWN_TRUST = 30.0
+"""Seconds a known rate is probed gently; after that, with no 429, the batch probes as after
+a deep cut (the limit may have risen: another key, a paid tier)."""
 
 PLATEAU = 0.97
 HOLD_SECONDS = 60.0
@@ -85,6 +93,7 @@ class RateGovernor:
         self.decrease = decrease
         self.clock = clock
         self.next_start = clock()
+        self._began = self.next_start
         self.paused_until = 0.0
         self.sent = 0
         self.throttles = 0
@@ -147,7 +156,9 @@ class RateGovernor:
             # Probing speeds up the longer no 429 came: cautious near the limit just found,
             # quick to recover after a deep cut.
             step = self.increase * min(1.0 + now - self._last_cut, 3.0)
-            if self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
+            trusted = self.known and not self._limited and now - self._began < KNOWN_TRUST
+            recent = self._limited or trusted  # a limit met in this batch, or known lately
+            if recent and self.ceiling is not None and self.rate >= NEAR_CEILING * self.ceiling:
                 step *= CEILING_SLOWDOWN  # close to where the last 429 came: probe gently
                 if now - self._last_cut < HOLD_SECONDS:  # just found: stay under it
                     step = min(step, max(0.0, PLATEAU * self.ceiling - self.rate))
@@ -171,12 +182,7 @@ class RateGovernor:
             self._refused.popleft()
         if sent_at >= self._last_cut and now - self._last_cut >= CUT_INTERVAL:
             self._limited = self._limited or not overloaded
-            # the limit is at most what the gateway took in the second before the refused
-            # request (less than the rate when it overshot while probing); refused ones it
-            # did not take
-            sent = sum(1 for t in self._sends if sent_at - 1.0 <= t < sent_at)
-            refused = sum(1 for t in self._refused if sent_at - 1.0 <= t < sent_at)
-            rate = min(self.rate, float(sent - refused) or self.rate)
+            rate = min(self.rate, self._took(sent_at) or self.rate)
             self.ceiling = rate
             self.rate = max(self.min_rate, rate * self.decrease)
             self._last_cut = now
@@ -185,6 +191,19 @@ class RateGovernor:
         if retry_after is not None and retry_after > 0:
             self.paused_until = max(self.paused_until, now + retry_after)
             self.next_start = max(self.next_start, self.paused_until)
+
+    def _took(self, sent_at: float) -> float:
+        """How many requests the gateway took in the second before the one sent at `sent_at`
+        (the limit is at most that: less than the rate when it overshot while probing), not
+        counting refused ones; 0.0 when this batch began less than `MIN_SPAN` before it (a 429
+        in a batch's first moments may be another's traffic, a count of a few would cut deep).
+        """
+        since = max(sent_at - 1.0, self._sends[0] if self._sends else sent_at)
+        if sent_at - since < MIN_SPAN:
+            return 0.0
+        sent = sum(1 for t in self._sends if since <= t < sent_at)
+        refused = sum(1 for t in self._refused if since <= t < sent_at)
+        return float(sent - refused)
 
     def learned_rate(self) -> float | None:
         """The rate to start the next batch at (for `known_rate`), or None when this batch
