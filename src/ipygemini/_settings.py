@@ -221,6 +221,12 @@ class Settings:
         return mask_key(self.api_key)
 
     @property
+    def keeps_lessons(self) -> bool:
+        """What gateways teach (request forms, batch rates) goes into the log file for new
+        kernels, unless the client does not log or runs offline (then: this process only)."""
+        return bool(self.log and not self.offline)
+
+    @property
     def host(self) -> str:
         """The gateway's host (and port), as shown in footers and errors."""
         return urlsplit(self.base_url).netloc

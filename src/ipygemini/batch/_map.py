@@ -192,7 +192,7 @@ def known_rate(settings: Settings, model: str | None = None) -> float | None:
     None) on this gateway, or None. Per model: Gemini's limits are a model's, per key."""
     from ..log._gateways import recall
 
-    rates = recall(settings.base_url, persist=keeps_lessons(settings)).get("rates") or {}
+    rates = recall(settings.base_url, persist=settings.keeps_lessons).get("rates") or {}
     rate = rates.get(model or settings.model)
     return float(rate) if rate else None
 
@@ -205,12 +205,7 @@ def keep_rate(settings: Settings, model: str | None, rate: float | None) -> None
     from ..log._gateways import remember
 
     rates = {model or settings.model: rate}
-    remember(settings.base_url, {"rates": rates}, persist=keeps_lessons(settings))
-
-
-def keeps_lessons(settings: Settings) -> bool:
-    """Lessons go into the log file unless the client does not log or runs offline."""
-    return bool(settings.log and not settings.offline)
+    remember(settings.base_url, {"rates": rates}, persist=settings.keeps_lessons)
 
 
 def batch_client(client_type: ClientType, settings: Settings) -> BatchClient:

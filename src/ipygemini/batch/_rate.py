@@ -220,9 +220,11 @@ class RateGovernor:
             rate = self.rate
         else:
             return None
+        shown = float(self.peak)  # what was really sent (a known rate counts as shown)
+        floor = 0.0
         if self.known:
-            return max(min(rate, max(float(self.peak), self.start_rate)), self.start_rate / 2)
-        return min(rate, float(self.peak))
+            shown, floor = max(shown, self.start_rate), self.start_rate / 2
+        return max(min(rate, shown), floor)
 
     def __repr__(self) -> str:
         return f"RateGovernor(rate={self.rate:.2f}/s, sent={self.sent}, throttles={self.throttles})"

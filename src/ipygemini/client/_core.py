@@ -127,7 +127,7 @@ class Core:
             raise InsecureURLError(
                 f"base_url is not a valid URL ({exc}); got {settings.base_url!r}."
             ) from None
-        keep = settings.log and not settings.offline  # log=False: this process only
+        keep = settings.keeps_lessons
         self.memory = GatewayMemory(
             recall(settings.base_url, persist=keep),
             on_learn=lambda facts: remember(settings.base_url, facts, persist=keep),

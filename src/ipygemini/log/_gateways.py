@@ -104,8 +104,7 @@ def _clean(facts: Mapping[str, Any]) -> dict[str, Any]:
 def _merged(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """`old` with `new`'s facts in place of theirs; batch rates merge model by model."""
     rates = {**(old.get("rates") or {}), **(new.get("rates") or {})}
-    merged = _clean({**old, **new, "rates": rates})
-    return merged
+    return _clean({**old, **new, "rates": rates})
 
 
 def recall(base_url: str, *, persist: bool = True) -> dict[str, Any]:
